@@ -1,0 +1,59 @@
+# Life is Artificial: podcast production pipeline.
+# `make episode` and `make test` set up everything they need (Debian packages and a
+# virtual environment) and are quick to re-run when nothing changed.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SCRIPT ?= script/episode.md
+EPISODE ?= build/episode.mp3
+# Debian packages: ffmpeg encodes; Festival and its slt voice speak one default host.
+APT_PACKAGES := ffmpeg festival festvox-us-slt-hts
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: help setup apt episode check test lint format clean
+
+help:
+	@echo "make episode   render $(SCRIPT) to $(EPISODE) (sets up first)"
+	@echo "make test      run the test suite (sets up first)"
+	@echo "make check     validate the script and voices without rendering"
+	@echo "make lint      ruff"
+	@echo "make clean     remove build/ (keeps .venv)"
+
+setup: apt $(VENV)/.installed
+
+# Installs only what is missing; `apt-get update` runs only then.
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+episode: setup
+	$(PY) -m pipeline render $(SCRIPT) -o $(EPISODE)
+
+check: setup
+	$(PY) -m pipeline check $(SCRIPT)
+
+test: setup
+	$(PY) -m pytest -q
+
+lint: setup
+	$(PY) -m ruff check pipeline tests
+	$(PY) -m ruff format --check pipeline tests
+
+format: setup
+	$(PY) -m ruff format pipeline tests
+	$(PY) -m ruff check --fix pipeline tests
+
+clean:
+	rm -rf build

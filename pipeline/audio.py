@@ -1,0 +1,49 @@
+"""Audio as pedalboard has it: a mono float32 numpy array plus an explicit sample rate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import soxr
+
+SAMPLE_RATE = 44_100  # the podcast delivery rate; every turn is resampled to it
+
+
+@dataclass(frozen=True)
+class Audio:
+    """Mono audio."""
+
+    samples: np.ndarray
+    """float32 samples in [-1, 1], shape (n,)."""
+
+    sample_rate: int
+    """Samples per second."""
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return len(self.samples) / self.sample_rate
+
+    def resample(self, rate: int) -> Audio:
+        """This audio at ``rate``, through libsoxr's high-quality resampler."""
+        if rate == self.sample_rate:
+            return self
+        samples = soxr.resample(self.samples, self.sample_rate, rate, quality="HQ")
+        return Audio(np.asarray(samples, dtype=np.float32), rate)
+
+    def trim(self, threshold_db: float = -50.0, margin_s: float = 0.01) -> Audio:
+        """Without the engine's leading and trailing silence, so gaps are exactly as planned.
+
+        Silence is anything ``threshold_db`` below the peak; ``margin_s`` of it is kept
+        at each end so consonant onsets and decays are not clipped.
+        """
+        magnitude = np.abs(self.samples)
+        peak = float(magnitude.max(initial=0.0))
+        if peak == 0.0:
+            return Audio(self.samples[:0], self.sample_rate)
+        loud = np.flatnonzero(magnitude > peak * 10 ** (threshold_db / 20))
+        margin = int(margin_s * self.sample_rate)
+        start = max(int(loud[0]) - margin, 0)
+        end = min(int(loud[-1]) + 1 + margin, len(self.samples))
+        return Audio(self.samples[start:end], self.sample_rate)

@@ -1,0 +1,125 @@
+"""Command line: ``python -m pipeline render|check``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+from pipeline.errors import PipelineError
+from pipeline.render import prepare, render
+
+WORDS_PER_MINUTE = 150  # a typical podcast pace, for the length estimate
+
+
+def _voice_override(value: str) -> tuple[str, Path]:
+    speaker, sep, path = value.partition("=")
+    if not sep or not speaker or not path:
+        raise argparse.ArgumentTypeError(f"expected SPEAKER=voices/file.yaml, got {value!r}")
+    return speaker, Path(path)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with a subcommand per action."""
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline",
+        description="Turn a marked-up two-host script into a podcast episode, offline.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    voice_help = (
+        "use this voice file for a host instead of the one the script names "
+        "(repeatable), e.g. --voice ALEX=voices/other.yaml"
+    )
+
+    render_cmd = commands.add_parser(
+        "render",
+        help="synthesize, assemble and master the script into an MP3",
+        description="Synthesize every turn with its host's voice, join them with natural "
+        "gaps, master the loudness and encode an MP3. Writes OUTPUT and, beside it, "
+        "OUTPUT.timeline.json (where every turn and chapter lands).",
+    )
+    render_cmd.add_argument("script", type=Path, help="the episode script, e.g. script/episode.md")
+    render_cmd.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("build/episode.mp3"),
+        help="MP3 to write (default: build/episode.mp3)",
+    )
+    render_cmd.add_argument(
+        "--voice",
+        action="append",
+        type=_voice_override,
+        default=[],
+        metavar="SPEAKER=FILE",
+        help=voice_help,
+    )
+    render_cmd.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    check_cmd = commands.add_parser(
+        "check",
+        help="parse and validate the script and voices without rendering",
+        description="Parse the script, load every host's voice file and engine, and print "
+        "a summary. Exits non-zero, naming file:line, on the first problem.",
+    )
+    check_cmd.add_argument("script", type=Path, help="the episode script")
+    check_cmd.add_argument(
+        "--voice",
+        action="append",
+        type=_voice_override,
+        default=[],
+        metavar="SPEAKER=FILE",
+        help=voice_help,
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = build_parser().parse_args(argv)
+    overrides = dict(args.voice)
+    try:
+        if args.command == "render":
+            return _render(args, overrides)
+        return _check(args.script, overrides)
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _render(args: argparse.Namespace, overrides: dict[str, Path]) -> int:
+    result = render(
+        args.script, args.output, overrides, progress=not args.quiet and sys.stderr.isatty()
+    )
+    m = result.mastering
+    minutes, seconds = divmod(result.duration, 60)
+    print(
+        f"wrote {result.output} ({int(minutes)}:{seconds:04.1f}, {result.turns} turns, "
+        f"{m.loudness_lufs:.1f} LUFS, peak {m.peak_db:.1f} dBFS) and {result.timeline}"
+    )
+    return 0
+
+
+def _check(script_path: Path, overrides: dict[str, Path]) -> int:
+    production = prepare(script_path, overrides)
+    script = production.script
+    words: Counter[str] = Counter()
+    turns: Counter[str] = Counter()
+    for utterance in production.utterances:
+        words[utterance.turn.speaker] += len(utterance.text.split())
+        turns[utterance.turn.speaker] += 1
+    total_words = sum(words.values())
+    print(f"{script.path}: ok")
+    print(f"  {script.meta.podcast}, episode {script.meta.episode}: {script.meta.title}")
+    print(
+        f"  {len(script.chapters)} chapters, {sum(turns.values())} turns, {total_words} words "
+        f"(about {total_words / WORDS_PER_MINUTE:.1f} min at {WORDS_PER_MINUTE} wpm)"
+    )
+    for speaker, host in script.meta.hosts.items():
+        voice = production.voices[speaker]
+        print(
+            f"  {speaker} ({host.name}): {turns[speaker]} turns, {words[speaker]} words; "
+            f"voice {voice.path} [{voice.engine} {voice.model or 'default'}]"
+        )
+    return 0

@@ -1,0 +1,61 @@
+"""TTS engines behind one small protocol: text in, mono float32 audio out.
+
+An engine module provides a class with a static ``load(voice)`` that checks the voice's
+settings and the engine's programs or models (raising ``PipelineError`` at the voice
+file's line), and a ``synthesize(text)`` that returns :class:`~pipeline.audio.Audio`.
+Loading happens once per render; synthesis once per turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from pipeline.audio import Audio
+from pipeline.voices import Voice
+
+
+class Engine(Protocol):
+    """A loaded voice that turns speech text into audio."""
+
+    name: str
+    """Engine name as written in voice files."""
+
+    def synthesize(self, text: str) -> Audio:
+        """Speak ``text``; raise ``EngineFailure`` when the engine fails."""
+        ...
+
+
+class EngineFailure(Exception):
+    """The engine failed on a text; the synthesize stage says which turn."""
+
+
+def _load_piper(voice: Voice) -> Engine:
+    from pipeline.engines.piper import PiperEngine
+
+    return PiperEngine.load(voice)
+
+
+def _load_festival(voice: Voice) -> Engine:
+    from pipeline.engines.festival import FestivalEngine
+
+    return FestivalEngine.load(voice)
+
+
+# Loaders import lazily so an engine's heavy packages load only when a voice uses it.
+ENGINES: dict[str, Callable[[Voice], Engine]] = {
+    "piper": _load_piper,
+    "festival": _load_festival,
+}
+
+
+def load_engine(voice: Voice) -> Engine:
+    """The engine a voice file selects, loaded and checked."""
+    loader = ENGINES.get(voice.engine)
+    if loader is None:
+        raise voice.error(
+            f"unknown engine {voice.engine!r}",
+            "engine",
+            hint=f"known engines: {', '.join(ENGINES)}",
+        )
+    return loader(voice)

@@ -1,0 +1,102 @@
+"""Festival (Debian's festival + festvox voices), run as a program with an argument list."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+from pipeline.audio import Audio
+from pipeline.engines import EngineFailure
+from pipeline.voices import Voice
+
+DEFAULT_VOICE = "cmu_us_slt_arctic_hts"
+_VOICE_NAME = re.compile(r"^[a-z0-9_]+$")
+_INSTALL_HINT = (
+    "install Debian's festival and the voice: apt-get install festival festvox-us-slt-hts "
+    "('make episode' does this)"
+)
+TIMEOUT_S = 600
+
+
+@dataclass
+class FestivalEngine:
+    """A Festival voice, driven through ``text2wave``."""
+
+    program: str
+    """Path of ``text2wave``."""
+
+    voice_name: str
+    """Festival voice, e.g. ``cmu_us_slt_arctic_hts``."""
+
+    rate: float
+    """Speaking rate, passed to the HTS engine as ``-r`` (Duration_Stretch has no effect on HTS)."""
+
+    name: str = "festival"
+    """Engine name."""
+
+    @staticmethod
+    def load(voice: Voice) -> FestivalEngine:
+        """Check that Festival and the voice are installed."""
+        voice_name = voice.model or DEFAULT_VOICE
+        if not _VOICE_NAME.match(voice_name):
+            raise voice.error(f"{voice_name!r} is not a Festival voice name", "model")
+        if voice.speaker is not None:
+            raise voice.error("Festival voices have one speaker; remove 'speaker'", "speaker")
+        program, festival = shutil.which("text2wave"), shutil.which("festival")
+        if program is None or festival is None:
+            raise voice.error(
+                "Festival is not installed (text2wave not found)", "engine", hint=_INSTALL_HINT
+            )
+        installed = _installed_voices(festival)
+        if voice_name not in installed:
+            raise voice.error(
+                f"Festival voice {voice_name!r} is not installed",
+                "model",
+                hint=f"installed: {', '.join(installed) or 'none'}; {_INSTALL_HINT}",
+            )
+        return FestivalEngine(program=program, voice_name=voice_name, rate=voice.rate)
+
+    def synthesize(self, text: str) -> Audio:
+        """Speak ``text``: it goes in on stdin, never through a shell."""
+        # HTS voices take their pace from hts_engine's -r option, not Duration_Stretch.
+        rate_setup = (
+            "(set! hts_engine_params (append hts_engine_params "
+            f'(list (list "-r" {self.rate:.4f}))))'
+        )
+        with tempfile.TemporaryDirectory(prefix="festival-") as tmp:
+            out = Path(tmp) / "turn.wav"
+            args = [self.program, "-o", str(out), "-eval", f"(voice_{self.voice_name})"]
+            if self.rate != 1.0:
+                args += ["-eval", rate_setup]
+            args.append("-")
+            try:
+                result = subprocess.run(
+                    args,
+                    input=text.encode("latin-1", errors="replace"),  # Festival reads Latin-1
+                    capture_output=True,
+                    timeout=TIMEOUT_S,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:
+                raise EngineFailure(f"text2wave took longer than {TIMEOUT_S}s") from None
+            stderr = result.stderr.decode("utf-8", errors="replace").strip()
+            # text2wave exits 0 even after a Scheme error, so read stderr too.
+            if result.returncode != 0 or "SIOD ERROR" in stderr or not out.is_file():
+                detail = stderr.splitlines()[-1] if stderr else f"exit code {result.returncode}"
+                raise EngineFailure(f"text2wave failed: {detail}")
+            samples, rate = soundfile.read(out, dtype="float32", always_2d=True)
+        return Audio(np.ascontiguousarray(samples[:, 0]), int(rate))
+
+
+def _installed_voices(festival: str) -> list[str]:
+    result = subprocess.run(
+        [festival, "-b", "(print (voice.list))"], capture_output=True, text=True, timeout=60
+    )
+    return re.findall(r"[a-z0-9_]+", result.stdout)

