@@ -34,6 +34,7 @@ _DURATION = re.compile(r"^\s*(?P<value>\d+(?:\.\d+)?|\.\d+)\s*(?P<unit>ms|s)\s*$
 _MUSIC = re.compile(r"^music\s*:\s*(?P<name>.*)$")
 _MUSIC_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_MARK = "\x00"  # stands where a comment was
 
 MAX_PAUSE_S = 60.0
 FRONT_MATTER_KEYS = ("podcast", "episode", "title", "description", "hosts")
@@ -294,8 +295,12 @@ def _parse_hosts(doc: YamlDoc, path: Path) -> dict[str, Host]:
 
 
 def _strip_comments(body: str, path: Path, first_line: int) -> str:
-    """Remove ``<!-- -->`` comments, keeping their newlines so line numbers hold."""
-    stripped = _COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), body)
+    """Replace ``<!-- -->`` comments by marks, keeping their newlines so line numbers hold.
+
+    Every line a comment touched keeps a mark, so a line that held only a comment can be
+    skipped without ending the paragraph around it.
+    """
+    stripped = _COMMENT.sub(lambda m: _MARK + ("\n" + _MARK) * m.group(0).count("\n"), body)
     unclosed = stripped.find("<!--")
     if unclosed >= 0:
         raise PipelineError(
@@ -318,7 +323,7 @@ def _parse_body(body: str, first_line: int, meta: EpisodeMeta, path: Path) -> li
         nonlocal speaker
         if speaker is None:
             return
-        text = " ".join(part for part in (s.strip() for s in turn_lines) if part)
+        text = " ".join(" ".join(turn_lines).split())
         if not text:
             raise PipelineError(
                 f"{speaker}'s turn has no text",
@@ -332,7 +337,10 @@ def _parse_body(body: str, first_line: int, meta: EpisodeMeta, path: Path) -> li
     def error(message: str, line: int, hint: str | None = None) -> PipelineError:
         return PipelineError(message, path=path, line=line, hint=hint)
 
-    for number, line in enumerate(body.split("\n"), start=first_line):
+    for number, marked in enumerate(body.split("\n"), start=first_line):
+        line = marked.replace(_MARK, "")
+        if not line.strip() and _MARK in marked:
+            continue  # only a comment stood here: not a paragraph break
         if not line.strip():
             close_turn()
             continue

