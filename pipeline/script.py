@@ -86,7 +86,7 @@ class Turn:
     """Speaker id (a key of ``EpisodeMeta.hosts``)."""
 
     text: str
-    """Display text as written (comments removed, lines joined by spaces)."""
+    """Display text as written (comments removed, whitespace collapsed)."""
 
     line: int
     """Line of the speaker label in the script."""
