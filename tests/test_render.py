@@ -93,6 +93,16 @@ def test_mp3_format(rendered) -> None:
     assert abs(float(probe["format"]["duration"]) - rendered["timeline"]["duration"]) < 0.06
 
 
+def test_mp3_decodes_cleanly(rendered) -> None:
+    """Playable: ffmpeg decodes every frame without a single warning."""
+    result = subprocess.run(
+        ["ffmpeg", "-v", "warning", "-i", str(rendered["mp3"]), "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0 and result.stderr == ""
+
+
 def test_turns_are_placed_by_the_plan(rendered) -> None:
     turns = rendered["timeline"]["turns"]
     assert [t["speaker"] for t in turns] == EXPECTED_SPEAKERS
