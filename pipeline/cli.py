@@ -8,9 +8,11 @@ from collections import Counter
 from pathlib import Path
 
 from pipeline.errors import PipelineError
+from pipeline.facts import FactSheet, check_facts
 from pipeline.render import prepare, render
 
 WORDS_PER_MINUTE = 150  # a typical podcast pace, for the length estimate
+LONG_TURN_WORDS = 120  # longer turns lose a listener; the summary flags them
 
 
 def _voice_override(value: str) -> tuple[str, Path]:
@@ -104,17 +106,22 @@ def _render(args: argparse.Namespace, overrides: dict[str, Path]) -> int:
 def _check(script_path: Path, overrides: dict[str, Path]) -> int:
     production = prepare(script_path, overrides)
     script = production.script
+    facts = None
+    if script.meta.facts is not None:
+        facts = check_facts(script, FactSheet.load(script.meta.facts))
     words: Counter[str] = Counter()
     turns: Counter[str] = Counter()
+    longest = max(production.utterances, key=lambda u: len(u.turn.text.split())).turn
     for utterance in production.utterances:
-        words[utterance.turn.speaker] += len(utterance.text.split())
+        words[utterance.turn.speaker] += len(utterance.turn.text.split())
         turns[utterance.turn.speaker] += 1
     total_words = sum(words.values())
+    longest_words = len(longest.text.split())
     print(f"{script.path}: ok")
     print(f"  {script.meta.podcast}, episode {script.meta.episode}: {script.meta.title}")
     print(
-        f"  {len(script.chapters)} chapters, {sum(turns.values())} turns, {total_words} words "
-        f"(about {total_words / WORDS_PER_MINUTE:.1f} min at {WORDS_PER_MINUTE} wpm)"
+        f"  {total_words} words, about {total_words / WORDS_PER_MINUTE:.1f} min at "
+        f"{WORDS_PER_MINUTE} words a minute; {sum(turns.values())} turns"
     )
     for speaker, host in script.meta.hosts.items():
         voice = production.voices[speaker]
@@ -122,4 +129,16 @@ def _check(script_path: Path, overrides: dict[str, Path]) -> int:
             f"  {speaker} ({host.name}): {turns[speaker]} turns, {words[speaker]} words; "
             f"voice {voice.path} [{voice.engine} {voice.model or 'default'}]"
         )
+    flag = f" (over {LONG_TURN_WORDS}: split it)" if longest_words > LONG_TURN_WORDS else ""
+    print(f"  longest turn: {longest_words} words, {longest.speaker} at line {longest.line}{flag}")
+    print(f"  {len(script.chapters)} chapters:")
+    for chapter in script.chapters:
+        print(f"    {chapter.title}")
+    if facts is None:
+        print("  figures: not checked (no 'facts:' fact sheet in the front matter)")
+    else:
+        sheet = script.meta.facts
+        print(f"  figures checked: {len(facts.figures)}, all match {sheet}")
+        if facts.unused:
+            print(f"  fact sheet entries not said: {', '.join(f.id for f in facts.unused)}")
     return 0

@@ -3,7 +3,8 @@
 The format (documented in the README):
 
 * YAML front matter between ``---`` lines: ``podcast``, ``episode``, ``title``,
-  ``description`` and ``hosts`` (speaker id -> ``name`` and ``voice`` file).
+  ``description`` and ``hosts`` (speaker id -> ``name`` and ``voice`` file); optionally
+  ``facts``, the fact sheet every figure must match.
 * ``## Heading`` starts a chapter. Before the first chapter only an optional
   ``# Title`` line and comments may stand.
 * A turn is a paragraph starting ``SPEAKER:`` (or ``**SPEAKER:**``); it runs to the next
@@ -37,7 +38,8 @@ _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _MARK = "\x00"  # stands where a comment was
 
 MAX_PAUSE_S = 60.0
-FRONT_MATTER_KEYS = ("podcast", "episode", "title", "description", "hosts")
+REQUIRED_KEYS = ("podcast", "episode", "title", "description", "hosts")
+FRONT_MATTER_KEYS = (*REQUIRED_KEYS, "facts")
 HOST_KEYS = ("name", "voice")
 
 
@@ -76,6 +78,9 @@ class EpisodeMeta:
 
     hosts: dict[str, Host]
     """Hosts by speaker id, in the order the front matter lists them."""
+
+    facts: Path | None = None
+    """Fact sheet that every figure in the turns must match (``check`` enforces it)."""
 
 
 @dataclass(frozen=True)
@@ -225,7 +230,7 @@ def _parse_meta(doc: YamlDoc, path: Path) -> EpisodeMeta:
                 str(key),
                 hint=f"known fields: {', '.join(FRONT_MATTER_KEYS)}",
             )
-    for key in FRONT_MATTER_KEYS:
+    for key in REQUIRED_KEYS:
         if key not in data:
             raise doc.error(f"the front matter has no {key!r} field", hint=_META_HINT)
 
@@ -238,7 +243,11 @@ def _parse_meta(doc: YamlDoc, path: Path) -> EpisodeMeta:
     episode = data["episode"]
     if isinstance(episode, bool) or not isinstance(episode, int) or episode < 0:
         raise doc.error("'episode' must be a whole number, e.g. 'episode: 1'", "episode")
+    facts = data.get("facts")
+    if facts is not None and (not isinstance(facts, str) or not facts.strip()):
+        raise doc.error("'facts' must be the path of a fact sheet, e.g. facts.yaml", "facts")
     return EpisodeMeta(
+        facts=Path(os.path.normpath(path.parent / facts.strip())) if facts else None,
         podcast=text_field("podcast"),
         episode=episode,
         title=text_field("title"),
@@ -247,7 +256,7 @@ def _parse_meta(doc: YamlDoc, path: Path) -> EpisodeMeta:
     )
 
 
-_META_HINT = "required fields: " + ", ".join(FRONT_MATTER_KEYS)
+_META_HINT = "required fields: " + ", ".join(REQUIRED_KEYS)
 
 
 def _parse_hosts(doc: YamlDoc, path: Path) -> dict[str, Host]:

@@ -24,7 +24,7 @@ class YamlDoc:
     """The file it came from."""
 
     lines: dict[KeyPath, int] = field(default_factory=dict)
-    """1-based line of each key, by its path of keys from the root."""
+    """1-based line of each key (list items: their index), by its path from the root."""
 
     start_line: int = 1
     """Line of the document's first line in the file (front matter starts after ``---``)."""
@@ -69,3 +69,8 @@ def _collect_lines(node: yaml.Node, prefix: KeyPath, out: dict[KeyPath, int], st
             key_path = (*prefix, str(key.value))
             out[key_path] = start + key.start_mark.line
             _collect_lines(value, key_path, out, start)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            item_path = (*prefix, str(index))  # list items are keyed by their index
+            out[item_path] = start + item.start_mark.line
+            _collect_lines(item, item_path, out, start)

