@@ -38,7 +38,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@
 
+# The check (script, voices, and every figure against the fact sheet) runs first.
 episode: setup
+	$(PY) -m pipeline check $(SCRIPT)
 	$(PY) -m pipeline render $(SCRIPT) -o $(EPISODE)
 
 check: setup

@@ -54,12 +54,13 @@ UNIT_FORMS: dict[str, tuple[str, ...]] = {
     "PFLOPS": ("petaflops",),
     "nm": ("nanometres", "nanometers", "nanometre", "nanometer", "nm"),
     "systems": ("systems", "machines"),
-    "PSU": ("power supplies", "power supply units"),
+    "PSU": ("power supplies", "power supply units", "standard power supplies"),
     "links": ("links", "ethernet links"),
     "years": ("years",),
     "months": ("months",),
     "share": ("a share", "per share"),
     "day": (),  # a day of the month, recognised by the month name beside it
+    "year": (),  # a bare whole number from 1900 to 2100
 }
 _UNITS = sorted(
     ((form, unit) for unit, forms in UNIT_FORMS.items() for form in forms),
@@ -77,6 +78,8 @@ _NUMBER = re.compile(
 _THOUSANDS = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+)(?![\d])")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[\"'A-Z0-9$])")
 YEAR_RANGE = range(1900, 2101)
+_SHIELD = "\u2060"  # a word joiner: text2num no longer sees the word
+_SHIELDED = re.compile(r"\b(?:seconds?|dozens|hundreds|thousands|millions|billions|trillions)\b")
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 _MONTH_AFTER = re.compile(rf"\s+(?:of\s+)?(?:{_MONTHS})\b")
 _MONTH_BEFORE = re.compile(rf"\b(?:{_MONTHS})\s+$")
@@ -119,7 +122,7 @@ class Fact:
     source: str
     """A source name from the sheet, or a public URL."""
 
-    quote: str | None
+    quotes: tuple[str, ...]
     """The words in the source that give the figure (checked against local copies)."""
 
     rounded: tuple[float, ...]
@@ -240,12 +243,15 @@ def _load_fact(doc: YamlDoc, index: int, sources: dict[str, Source], texts: dict
             f"source {source!r} is not in 'sources' and is not a URL",
             hint=f"sources: {', '.join(sources)}; or name a public document by its URL",
         )
+    quotes = quote if isinstance(quote, list) else [quote] if quote is not None else []
+    if not all(isinstance(q, str) and q.strip() for q in quotes):
+        raise fail("'quote' must be the source's words, or a list of them")
     if source in texts:
-        if not isinstance(quote, str) or not quote.strip():
+        if not quotes:
             raise fail(f"a fact from {source!r} needs a 'quote' of the words that give it")
-        if _squash(quote) not in texts[source]:
+        for missing in (q for q in quotes if _squash(q) not in texts[source]):
             raise fail(
-                f"the quote is not in {sources[source].path}",
+                f"the quote {missing!r} is not in {sources[source].path}",
                 hint="copy the words exactly as the source has them",
             )
     return Fact(
@@ -254,7 +260,7 @@ def _load_fact(doc: YamlDoc, index: int, sources: dict[str, Source], texts: dict
         unit=unit,
         measures=entry["measures"].strip(),
         source=source,
-        quote=quote,
+        quotes=tuple(quotes),
         rounded=tuple(v for v in rounded_values if v is not None),
         attribute=bool(entry.get("attribute", False)),
         line=line,
@@ -354,15 +360,16 @@ def _figures(sentence: str) -> Iterable[tuple[float, str | None, str]]:
 
 def _digits(sentence: str) -> str:
     """The sentence with number words as digits (text2num) and thousands commas dropped."""
-    # "second" is a unit of time here, never the ordinal text2num would make of it.
-    text = re.sub(r"\bseconds?\b", lambda m: m.group(0).replace("o", "\u00f8"), sentence)
+    # Shield words text2num would misread: "second" is a unit of time here, not an
+    # ordinal, and "hundreds" or "thousands" are vague amounts, not figures.
+    text = _SHIELDED.sub(lambda m: m.group(0)[0] + _SHIELD + m.group(0)[1:], sentence)
     text = re.sub(
         r"(?<!and )\b(a|one)[- ](half|third|quarter)\b",
         lambda m: repr(float(_FRACTIONS[m.group(2).lower()])),
         text,
         flags=re.I,
     )
-    text = alpha2digit(text, "en", threshold=0).replace("\u00f8", "o")
+    text = alpha2digit(text, "en", threshold=0).replace(_SHIELD, "")
     text = _THOUSANDS.sub(lambda m: m.group(1).replace(",", ""), text)
     # text2num leaves "1.43 1000000000" for "one point four three billion": join them.
     text = re.sub(
@@ -421,10 +428,15 @@ def check_facts(script: Script, sheet: FactSheet) -> FactReport:
 
 
 def _match(figure: Figure, facts: list[Fact]) -> Fact | None:
-    for fact in facts:
-        units_agree = figure.unit is None or fact.unit is None or figure.unit == fact.unit
-        if units_agree and fact.matches(figure.value):
-            return fact
+    """The entry for ``figure``: same value, and the same unit before a missing one."""
+    candidates = [fact for fact in facts if fact.matches(figure.value)]
+    for agrees in (
+        lambda fact: fact.unit == figure.unit,
+        lambda fact: figure.unit is None or fact.unit is None,
+    ):
+        for fact in candidates:
+            if agrees(fact):
+                return fact
     return None
 
 
