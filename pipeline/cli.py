@@ -106,9 +106,8 @@ def _render(args: argparse.Namespace, overrides: dict[str, Path]) -> int:
 def _check(script_path: Path, overrides: dict[str, Path]) -> int:
     production = prepare(script_path, overrides)
     script = production.script
-    facts = None
-    if script.meta.facts is not None:
-        facts = check_facts(script, FactSheet.load(script.meta.facts))
+    sheet = FactSheet.load(script.meta.facts) if script.meta.facts else None
+    facts = check_facts(script, sheet) if sheet else None
     words: Counter[str] = Counter()
     turns: Counter[str] = Counter()
     longest = max(production.utterances, key=lambda u: len(u.turn.text.split())).turn
@@ -134,11 +133,12 @@ def _check(script_path: Path, overrides: dict[str, Path]) -> int:
     print(f"  {len(script.chapters)} chapters:")
     for chapter in script.chapters:
         print(f"    {chapter.title}")
-    if facts is None:
+    if sheet is None or facts is None:
         print("  figures: not checked (no 'facts:' fact sheet in the front matter)")
     else:
-        sheet = script.meta.facts
-        print(f"  figures checked: {len(facts.figures)}, all match {sheet}")
+        print(f"  figures checked: {len(facts.figures)}, all match {sheet.path}")
+        if sheet.unverified:
+            print(f"  quotes not verified (no local copy): {', '.join(sheet.unverified)}")
         if facts.unused:
             print(f"  fact sheet entries not said: {', '.join(f.id for f in facts.unused)}")
     return 0

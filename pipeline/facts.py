@@ -31,7 +31,7 @@ from pipeline.yamlfile import YamlDoc, parse_yaml
 # Spoken and written unit forms -> one canonical unit. Longest phrases are tried first.
 UNIT_FORMS: dict[str, tuple[str, ...]] = {
     "%": ("percent", "per cent", "%"),
-    "x": ("times", "x", "fold", "-fold"),
+    "x": ("times", "x", "fold"),
     "USD": ("dollars", "dollar", "usd"),
     "transistors": ("transistors",),
     "cores": ("cores", "compute cores"),
@@ -58,7 +58,6 @@ UNIT_FORMS: dict[str, tuple[str, ...]] = {
     "links": ("links", "ethernet links"),
     "years": ("years",),
     "months": ("months",),
-    "share": ("a share", "per share"),
     "day": (),  # a day of the month, recognised by the month name beside it
     "year": (),  # a bare whole number from 1900 to 2100
 }
@@ -84,6 +83,7 @@ _MONTHS = "January|February|March|April|May|June|July|August|September|October|N
 _MONTH_AFTER = re.compile(rf"\s+(?:of\s+)?(?:{_MONTHS})\b")
 _MONTH_BEFORE = re.compile(rf"\b(?:{_MONTHS})\s+$")
 MAX_FIGURES_PER_SENTENCE = 2
+FACT_KEYS = ("id", "value", "unit", "measures", "source", "quote", "rounded", "attribute")
 
 
 @dataclass(frozen=True)
@@ -211,16 +211,7 @@ def _load_fact(doc: YamlDoc, index: int, sources: dict[str, Source], texts: dict
 
     if not isinstance(entry, dict):
         raise fail("a fact is a mapping with id, value, unit, measures, source")
-    unknown = set(entry) - {
-        "id",
-        "value",
-        "unit",
-        "measures",
-        "source",
-        "quote",
-        "rounded",
-        "attribute",
-    }
+    unknown = set(entry) - set(FACT_KEYS)
     if unknown:
         raise fail(f"unknown fact field(s): {', '.join(sorted(map(str, unknown)))}")
     for key in ("id", "measures", "source"):
@@ -400,12 +391,13 @@ def check_facts(script: Script, sheet: FactSheet) -> FactReport:
     report = FactReport()
     problems: list[str] = []
     used: set[str] = set()
-    counted: dict[str, int] = {}
+    counted: dict[tuple[int, str], int] = {}
     for turn in script.turns():
         for figure in find_figures(turn):
             where = f"{script.path}:{turn.line}"
-            counted[figure.sentence] = counted.get(figure.sentence, 0) + 1
-            if counted[figure.sentence] == MAX_FIGURES_PER_SENTENCE + 1:
+            key = (turn.line, figure.sentence)
+            counted[key] = counted.get(key, 0) + 1
+            if counted[key] == MAX_FIGURES_PER_SENTENCE + 1:
                 problems.append(
                     f"{where}: more than {MAX_FIGURES_PER_SENTENCE} figures in one sentence "
                     f"({figure.sentence!r}): split it so a listener can follow"
