@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +30,13 @@ hosts:
 ---
 """
 FRONT_LINES = FRONT_MATTER.count("\n")  # the body starts on line FRONT_LINES + 1
+
+
+def ffprobe(path: Path) -> dict:
+    """ffprobe's view of a media file: its format and streams."""
+    args = ["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)]
+    result = subprocess.run(args, capture_output=True, check=True, text=True)
+    return json.loads(result.stdout)
 
 
 @pytest.fixture

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
-from conftest import REPO
+from conftest import REPO, ffprobe
 
 from pipeline.cli import main
 from pipeline.script import parse_script
@@ -21,24 +20,10 @@ def episode(tmp_path_factory) -> dict:
 
 
 def test_episode_runs_20_to_28_minutes(episode) -> None:
-    probe = subprocess.run(
-        [
-            "ffprobe",
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration",
-            "-of",
-            "csv=p=0",
-            str(episode["mp3"]),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    minutes = float(probe.stdout) / 60
+    duration = float(ffprobe(episode["mp3"])["format"]["duration"])
+    minutes = duration / 60
     assert 20 <= minutes <= 28, minutes
-    assert float(probe.stdout) == pytest.approx(episode["timeline"]["duration"], abs=0.06)
+    assert duration == pytest.approx(episode["timeline"]["duration"], abs=0.06)
 
 
 def test_episode_has_every_turn_and_chapter_in_order(episode) -> None:

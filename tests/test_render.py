@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import parselmouth
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, ffprobe
 
 from pipeline.assemble import Timing
 from pipeline.cli import main
@@ -68,23 +68,7 @@ def median_pitch(samples: np.ndarray) -> float:
 
 
 def test_mp3_format(rendered) -> None:
-    probe = json.loads(
-        subprocess.run(
-            [
-                "ffprobe",
-                "-v",
-                "error",
-                "-show_streams",
-                "-show_format",
-                "-of",
-                "json",
-                str(rendered["mp3"]),
-            ],
-            capture_output=True,
-            check=True,
-            text=True,
-        ).stdout
-    )
+    probe = ffprobe(rendered["mp3"])
     (stream,) = probe["streams"]
     assert stream["codec_name"] == "mp3"
     assert int(stream["sample_rate"]) == RATE and stream["channels"] == 1
