@@ -7,16 +7,20 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SCRIPT ?= script/episode.md
 EPISODE ?= build/episode.mp3
-# Debian packages: ffmpeg encodes; Festival and its slt voice speak one default host.
+# Debian packages: ffmpeg encodes and measures; Festival and its slt voice speak one host.
 APT_PACKAGES := ffmpeg festival festvox-us-slt-hts
+# Only `make music` needs a synthesizer: the rendered music is committed.
+MUSIC_PACKAGES := fluidsynth fluid-soundfont-gm
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help setup apt episode check test lint format clean
+.PHONY: help setup apt apt-install episode check test lint format clean music cover
 
 help:
 	@echo "make episode   render $(SCRIPT) to $(EPISODE) (sets up first)"
 	@echo "make test      run the test suite (sets up first)"
-	@echo "make check     validate the script and voices without rendering"
+	@echo "make check     validate the script, voices and figures without rendering"
+	@echo "make music     compose and render assets/music/ again (FluidSynth)"
+	@echo "make cover     draw assets/cover.jpg again"
 	@echo "make lint      ruff"
 	@echo "make clean     remove build/ (keeps .venv)"
 
@@ -24,7 +28,10 @@ setup: apt $(VENV)/.installed
 
 # Installs only what is missing; `apt-get update` runs only then.
 apt:
-	@missing=""; for p in $(APT_PACKAGES); do \
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES)"
+
+apt-install:
+	@missing=""; for p in $(PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -56,6 +63,13 @@ lint: setup
 format: setup
 	$(PY) -m ruff format pipeline tests
 	$(PY) -m ruff check --fix pipeline tests
+
+music: $(VENV)/.installed
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(MUSIC_PACKAGES)"
+	$(PY) -m pipeline.compose assets/music
+
+cover: $(VENV)/.installed
+	$(PY) -m pipeline.cover assets/cover.jpg
 
 clean:
 	rm -rf build

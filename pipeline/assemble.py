@@ -1,22 +1,47 @@
-"""Stage 4, assemble: spoken turns laid on one timeline with natural gaps.
+"""Stage 4, assemble: the mixing desk. Spoken turns and music laid on one timeline.
 
-The gap before a turn is the ``[pause]`` written just before it if there is one (exactly
-that long), else ``lead_in`` for the first turn, ``chapter_gap`` at a chapter's first
-turn, and ``turn_gap`` between turns. After the last turn comes ``tail`` (or its pause).
-Engine silence is trimmed first (synthesize stage), so gaps are exactly as planned.
+Timing. The gap before a turn is the ``[pause]`` written just before it if there is one
+(exactly that long), else ``lead_in`` for the first turn, ``chapter_gap`` at a chapter's
+first turn, and ``turn_gap`` between turns. A ``[music: NAME]`` cue starts its piece where
+it stands (``music_gap`` after the last words, unless a pause says otherwise), and the next
+turn comes in when the piece's ``lead`` has played. After the last turn comes ``tail`` (or
+its pause), or the end of the last piece of music if that is later. Engine silence is
+trimmed first (synthesize stage), so the gaps are exactly as planned.
+
+Levels. Every turn is brought to ``SPEECH_LUFS`` (ITU-R BS.1770 via pyloudnorm), so the
+hosts match whatever their engine's raw level; a turn too short to measure takes its
+host's median gain. A gentle compressor and a brick-wall limiter (pedalboard) hold each
+turn's peaks at most ``PEAK_HEADROOM_DB`` above that level, with the gain searched so the
+turn still measures ``SPEECH_LUFS``: a peaky engine (Piper's peaks stand about 21 dB over
+its loudness, Festival's 17) then loses nothing more to the master limiter than a smooth
+one, and the hosts stay matched in the delivered file.
+
+Music plays at ``music_db`` relative to speech on its own and is ducked to ``duck_db``
+under speech, ramping down ``attack`` seconds before a voice comes in and back up
+``release`` seconds after it stops.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+import pedalboard
+import pyloudnorm
 
 from pipeline.audio import Audio
 from pipeline.errors import PipelineError
+from pipeline.music import MusicLibrary
 from pipeline.script import MusicCue, Pause, Script, Turn
 from pipeline.synthesize import SpokenTurn
+
+SPEECH_LUFS = -20.0  # every turn's level before mastering; composed music is levelled to it
+MIN_MEASURE_S = 0.5  # BS.1770 gating needs at least one 400 ms block; allow some margin
+MAX_TURN_GAIN_DB = 20.0
+PEAK_HEADROOM_DB = 13.0  # speech peaks above its loudness: -16 LUFS at -2 dBFS leaves 14
+LEVEL_PASSES = 6
 
 
 @dataclass(frozen=True)
@@ -32,8 +57,28 @@ class Timing:
     chapter_gap: float = 1.2
     """Before a chapter's first turn."""
 
+    music_gap: float = 0.3
+    """Between the last words and a music cue."""
+
     tail: float = 1.0
     """After the last turn."""
+
+
+@dataclass(frozen=True)
+class Levels:
+    """How music sits against speech, in dB relative to the speech level."""
+
+    music_db: float = -3.0
+    """Music on its own."""
+
+    duck_db: float = -15.0
+    """Music under a voice."""
+
+    attack: float = 0.4
+    """Seconds the music takes to duck before a voice comes in."""
+
+    release: float = 0.8
+    """Seconds it takes to come back up after the voice stops."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +96,9 @@ class Placement:
 
     end: int
     """One past its last sample."""
+
+    gain_db: float
+    """Gain before the turn's limiter (see ``leveled``)."""
 
 
 @dataclass(frozen=True)
@@ -72,10 +120,13 @@ class MusicMark:
     """Where a ``[music: NAME]`` cue falls in the mix."""
 
     name: str
-    """Music asset name."""
+    """Music piece name."""
 
     at: int
-    """Sample position of the cue."""
+    """Sample where the piece starts."""
+
+    end: int
+    """One past its last sample (``at`` if the cue had no piece to play)."""
 
     line: int
     """Script line of the cue."""
@@ -86,7 +137,7 @@ class Mix:
     """The assembled episode: audio plus where everything in it is."""
 
     audio: Audio
-    """The whole episode, mono."""
+    """The whole episode, mono, speech at ``SPEECH_LUFS``."""
 
     placements: list[Placement]
     """Every turn's position, in order."""
@@ -102,24 +153,34 @@ class Mix:
         return sample / self.audio.sample_rate
 
 
-def assemble(script: Script, spoken: Iterable[SpokenTurn], timing: Timing | None = None) -> Mix:
-    """Lay ``spoken`` (one per turn of ``script``, in order) on a timeline."""
+def assemble(
+    script: Script,
+    spoken: Iterable[SpokenTurn],
+    timing: Timing | None = None,
+    music: MusicLibrary | None = None,
+    levels: Levels | None = None,
+) -> Mix:
+    """Lay ``spoken`` (one per turn of ``script``, in order) and the music on a timeline.
+
+    Without a music ``library``, music cues are placed as marks but make no sound.
+    """
     timing = timing or Timing()
+    levels = levels or Levels()
     spoken_turns = list(spoken)
     if not spoken_turns:
         raise PipelineError("nothing to assemble: the script has no turns", path=script.path)
     rate = spoken_turns[0].audio.sample_rate
-    queue = iter(spoken_turns)
+    gains = turn_gains(spoken_turns)
+    queue = iter(zip(spoken_turns, gains, strict=True))
 
     def samples(seconds: float) -> int:
         return round(seconds * rate)
 
     placements: list[Placement] = []
     chapters: list[ChapterMark] = []
-    music: list[MusicMark] = []
-    segments: list[tuple[int, np.ndarray]] = []
-    cursor = 0  # end of the last turn placed
-    pending: int | None = None  # silence written with [pause] since the last turn
+    marks: list[MusicMark] = []
+    cursor = 0  # where the next gap is measured from: the last turn's end, or a music lead
+    pending: int | None = None  # silence written with [pause] since then
 
     for chapter_index, chapter in enumerate(script.chapters):
         chapter_start: int | None = None
@@ -128,11 +189,19 @@ def assemble(script: Script, spoken: Iterable[SpokenTurn], timing: Timing | None
             if isinstance(item, Pause):
                 pending = (pending or 0) + samples(item.seconds)
             elif isinstance(item, MusicCue):
-                at = cursor + (pending or 0)
-                music.append(MusicMark(item.name, at, item.line))
+                if pending is not None:
+                    gap = pending
+                else:  # a breath after the last words; none before the first
+                    gap = samples(timing.music_gap) if placements else 0
+                at = cursor + gap
+                piece = music.pieces.get(item.name) if music else None
+                length = len(piece.audio.samples) if piece else 0
+                marks.append(MusicMark(item.name, at, at + length, item.line))
                 chapter_start = at if chapter_start is None else chapter_start
+                if piece:
+                    cursor, pending = at + samples(piece.lead), 0
             else:
-                turn_audio = next(queue)
+                turn_audio, gain_db = next(queue)
                 if turn_audio.utterance.turn is not item:
                     raise ValueError("spoken turns are out of step with the script")
                 if pending is not None:
@@ -145,8 +214,7 @@ def assemble(script: Script, spoken: Iterable[SpokenTurn], timing: Timing | None
                     gap = samples(timing.turn_gap)
                 start = cursor + gap
                 end = start + len(turn_audio.audio.samples)
-                placements.append(Placement(item, turn_audio.utterance.text, start, end))
-                segments.append((start, turn_audio.audio.samples))
+                placements.append(Placement(item, turn_audio.utterance.text, start, end, gain_db))
                 chapter_start = start if chapter_start is None else chapter_start
                 cursor, pending, first_turn = end, None, False
         chapters.append(
@@ -154,9 +222,102 @@ def assemble(script: Script, spoken: Iterable[SpokenTurn], timing: Timing | None
                 chapter.title, cursor if chapter_start is None else chapter_start, chapter.line
             )
         )
-    total = cursor + (pending if pending is not None else samples(timing.tail))
-    # One full-length buffer; each turn is copied into it once.
+    speech_end = placements[-1].end
+    after = pending if pending is not None else samples(timing.tail)
+    total = max([max(cursor, speech_end) + after, *(mark.end for mark in marks)])
+    # One full-length buffer; each turn and piece is added into it once.
     out = np.zeros(total, dtype=np.float32)
-    for start, data in segments:
-        out[start : start + len(data)] = data
-    return Mix(Audio(out, rate), placements, chapters, music)
+    for placement, turn_audio in zip(placements, spoken_turns, strict=True):
+        region = out[placement.start : placement.end]
+        region += leveled(turn_audio.audio.samples, placement.gain_db, rate)
+    speech = [(p.start, p.end) for p in placements]
+    for mark in marks:
+        piece = music.pieces.get(mark.name) if music else None
+        if piece is not None:
+            envelope = duck_envelope(mark.at, len(piece.audio.samples), speech, rate, levels)
+            out[mark.at : mark.end] += piece.audio.samples * envelope
+    return Mix(Audio(out, rate), placements, chapters, marks)
+
+
+def turn_gains(spoken: list[SpokenTurn]) -> list[float]:
+    """The gain (dB) into each turn's dynamics chain that brings it to ``SPEECH_LUFS``."""
+    rate = spoken[0].audio.sample_rate
+    measured = {
+        index: gain
+        for index, turn_audio in enumerate(spoken)
+        if (gain := _level_gain(turn_audio.audio.samples, rate)) is not None
+    }
+    by_host: dict[str, list[float]] = {}
+    for index, gain in measured.items():
+        by_host.setdefault(spoken[index].utterance.turn.speaker, []).append(gain)
+    host_gain = {host: statistics.median(values) for host, values in by_host.items()}
+    return [
+        measured.get(index, host_gain.get(turn_audio.utterance.turn.speaker, 0.0))
+        for index, turn_audio in enumerate(spoken)
+    ]
+
+
+def _level_gain(samples: np.ndarray, rate: int) -> float | None:
+    """Search the gain at which the levelled turn measures ``SPEECH_LUFS`` (None: too short).
+
+    The compressor and limiter take more loudness the harder they work, so the loudness
+    out rises more slowly than the gain in: secant steps find the gain in a few tries.
+    """
+    if len(samples) < MIN_MEASURE_S * rate:
+        return None
+    meter = pyloudnorm.Meter(rate)
+
+    def loudness(gain: float) -> float:
+        return meter.integrated_loudness(leveled(samples, gain, rate).astype(np.float64))
+
+    raw = meter.integrated_loudness(samples.astype(np.float64))
+    if not np.isfinite(raw):
+        return None
+    gain, out = SPEECH_LUFS - raw, None
+    previous: tuple[float, float] | None = None
+    for _ in range(LEVEL_PASSES):
+        out = loudness(gain)
+        if abs(SPEECH_LUFS - out) < 0.05:
+            break
+        slope = 1.0
+        if previous is not None and gain != previous[0]:
+            slope = float(np.clip((out - previous[1]) / (gain - previous[0]), 0.1, 1.0))
+        previous = (gain, out)
+        gain = float(
+            np.clip(gain + (SPEECH_LUFS - out) / slope, -MAX_TURN_GAIN_DB, MAX_TURN_GAIN_DB)
+        )
+    return gain
+
+
+def leveled(samples: np.ndarray, gain_db: float, rate: int) -> np.ndarray:
+    """A turn gained by ``gain_db``, then compressed gently, its peaks held by a brick-wall
+    limiter ``PEAK_HEADROOM_DB`` above the speech level."""
+    chain = pedalboard.Pedalboard(
+        [
+            pedalboard.Gain(gain_db),
+            pedalboard.Compressor(
+                threshold_db=SPEECH_LUFS + 4.0, ratio=3.0, attack_ms=3.0, release_ms=80.0
+            ),
+            pedalboard.BrickwallLimiter(ceiling_db=SPEECH_LUFS + PEAK_HEADROOM_DB, release_ms=40.0),
+        ]
+    )
+    return chain(samples, rate)
+
+
+def duck_envelope(
+    start: int, length: int, speech: list[tuple[int, int]], rate: int, levels: Levels
+) -> np.ndarray:
+    """Gain for a piece of music starting at ``start``: down under speech, up between."""
+    positions = np.arange(start, start + length, dtype=np.float64)
+    gain_db = np.full(length, levels.music_db)
+    attack, release = levels.attack * rate, levels.release * rate
+    for s, e in speech:
+        if e <= start or s >= start + length:
+            continue  # only voices that overlap the music duck it
+        curve = np.interp(
+            positions,
+            [s - attack, s, e, e + release],
+            [levels.music_db, levels.duck_db, levels.duck_db, levels.music_db],
+        )
+        np.minimum(gain_db, curve, out=gain_db)
+    return (10 ** (gain_db / 20)).astype(np.float32)

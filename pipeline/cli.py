@@ -94,12 +94,15 @@ def _render(args: argparse.Namespace, overrides: dict[str, Path]) -> int:
     result = render(
         args.script, args.output, overrides, progress=not args.quiet and sys.stderr.isatty()
     )
-    m = result.mastering
+    measured = result.mastering.measured
     minutes, seconds = divmod(result.duration, 60)
     print(
-        f"wrote {result.output} ({int(minutes)}:{seconds:04.1f}, {result.turns} turns, "
-        f"{m.loudness_lufs:.1f} LUFS, peak {m.peak_db:.1f} dBFS) and {result.timeline}"
+        f"wrote {result.output}: {int(minutes)}:{seconds:04.1f}, {result.turns} turns, "
+        f"{measured.loudness_lufs:.1f} LUFS, true peak {measured.true_peak_db:.1f} dBTP "
+        f"({result.mastering.passes} mastering passes)"
     )
+    for path in (*vars(result.companions).values(), result.overview):
+        print(f"wrote {path}")
     return 0
 
 

@@ -1,87 +1,169 @@
-"""Stage 5, master: even levels between turns and hosts, then the episode to target loudness.
+"""Stage 5, master: the mix to podcast loudness, peaks held under the true-peak ceiling.
 
-Each turn is brought to the same integrated loudness (ITU-R BS.1770 via pyloudnorm), so
-hosts on engines with different raw levels sound matched; then the whole episode is
-gained to ``target_lufs``, never letting the sample peak exceed ``ceiling_db``.
+The chain runs inside ffmpeg while the MP3 is encoded: a gain to the loudness target, then
+ffmpeg's ``alimiter`` at four times the sample rate (so it sees the peaks between samples),
+then back to 44.1 kHz. The result is measured on the encoded MP3 itself with ffmpeg's
+``ebur128`` filter (integrated loudness and true peak); if the limiter ate loudness or the
+encoder pushed a peak over the ceiling, the gain and limit are corrected and the MP3 is
+encoded again, up to ``passes`` times.
 """
 
 from __future__ import annotations
 
-import statistics
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pyloudnorm
 
 from pipeline.assemble import Mix
+from pipeline.errors import PipelineError
 
-MIN_MEASURE_S = 0.5  # BS.1770 gating needs at least one 400 ms block; allow some margin
-MAX_TURN_GAIN_DB = 20.0
-SPEECH_LUFS = -20.0  # where turns are levelled to before the episode gain
+OVERSAMPLE = 4
+# One line per 100 ms frame of ebur128's log: "t: 1.2  TARGET:-23 LUFS  M: -20.1 S: -21.3 ..."
+_FRAME = re.compile(r"t:\s*([\d.]+)\s+TARGET:\S+ LUFS\s+M:\s*(-?[\d.]+)\s+S:\s*(-?[\d.]+)")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """The delivery target."""
+
+    loudness_lufs: float = -16.0
+    """Integrated loudness (Apple Podcasts and most apps normalise to about -16 LUFS)."""
+
+    tolerance_lu: float = 0.5
+    """How far from the target the delivered file may be."""
+
+    true_peak_db: float = -1.0
+    """Highest true peak allowed in the delivered file (dBTP)."""
+
+    limit_db: float = -2.0
+    """Where the limiter starts: a margin under the ceiling for the encoder's overshoot."""
+
+    aim_lu: float = 0.2
+    """Encode again while the loudness is further than this from the target."""
+
+    passes: int = 4
+    """At most this many encodes."""
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Loudness of a file as ffmpeg's EBU R128 meter reports it."""
+
+    loudness_lufs: float
+    """Integrated loudness."""
+
+    true_peak_db: float
+    """True peak, dBTP."""
+
+    times: tuple[float, ...] = ()
+    """Seconds at which the meter reported, every 100 ms."""
+
+    momentary: tuple[float, ...] = ()
+    """Momentary loudness (400 ms window) at each of ``times``, LUFS."""
+
+    short_term: tuple[float, ...] = ()
+    """Short-term loudness (3 s window) at each of ``times``, LUFS."""
 
 
 @dataclass(frozen=True)
 class MasterReport:
-    """What mastering measured and did."""
+    """What mastering did and what the delivered file measures."""
 
-    loudness_lufs: float
-    """Integrated loudness of the mastered episode."""
-
-    peak_db: float
-    """Sample peak of the mastered episode, dBFS."""
+    measured: Measurement
+    """The delivered MP3."""
 
     gain_db: float
-    """Gain applied to the whole episode after levelling turns."""
+    """Gain before the limiter."""
 
-    peak_limited: bool
-    """True if the ceiling, not the loudness target, set the gain."""
+    limit_db: float
+    """Limiter threshold used."""
+
+    passes: int
+    """Encodes it took."""
 
 
-def master(mix: Mix, *, target_lufs: float = -16.0, ceiling_db: float = -1.0) -> MasterReport:
-    """Level every turn and normalise the episode, in place."""
-    meter = pyloudnorm.Meter(mix.audio.sample_rate)
-    level_turns(mix, meter)
-    samples = mix.audio.samples
-    loudness = _loudness(meter, samples)
-    gain_db = target_lufs - loudness if np.isfinite(loudness) else 0.0
-    peak = float(np.abs(samples).max(initial=0.0))
-    ceiling_gain_db = ceiling_db - _db(peak) if peak > 0 else gain_db
-    peak_limited = ceiling_gain_db < gain_db
-    gain_db = min(gain_db, ceiling_gain_db)
-    samples *= np.float32(10 ** (gain_db / 20))
-    return MasterReport(
-        loudness_lufs=_loudness(meter, samples),
-        peak_db=_db(float(np.abs(samples).max(initial=0.0))),
-        gain_db=gain_db,
-        peak_limited=peak_limited,
+def chain(gain_db: float, limit_db: float, rate: int) -> str:
+    """The ffmpeg filter graph: gain, oversampled limiter, back to ``rate``."""
+    limit = 10 ** (limit_db / 20)
+    return ",".join(
+        [
+            f"volume={gain_db:.3f}dB",
+            f"aresample={rate * OVERSAMPLE}:resampler=soxr",
+            f"alimiter=limit={limit:.5f}:attack=2:release=80:level=disabled",
+            f"aresample={rate}:resampler=soxr",
+        ]
     )
 
 
-def level_turns(mix: Mix, meter: pyloudnorm.Meter) -> None:
-    """Bring each turn to ``SPEECH_LUFS``; turns too short to measure get their host's median."""
+def measure(path: Path) -> Measurement:
+    """Integrated loudness and true peak of a media file, by ffmpeg's ebur128 filter."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise PipelineError("ffmpeg is not installed", hint="apt-get install ffmpeg")
+    args = [
+        ffmpeg,
+        "-hide_banner",
+        "-nostats",
+        "-i",
+        str(path),
+        "-af",
+        "ebur128=peak=true",
+        "-f",
+        "null",
+        "-",
+    ]
+    result = subprocess.run(args, capture_output=True, text=True, check=False)
+    summary = result.stderr.rsplit("Summary:", 1)[-1]
+    loudness = re.search(r"I:\s+(-?[\d.]+|-inf) LUFS", summary)
+    peak = re.search(r"True peak:\s+Peak:\s+(-?[\d.]+|-inf) dBFS", summary)
+    if result.returncode != 0 or loudness is None or peak is None:
+        raise PipelineError(f"ffmpeg could not measure {path}: {result.stderr[-300:]}")
+    frames = _FRAME.findall(result.stderr)
+    return Measurement(
+        float(loudness.group(1)),
+        float(peak.group(1)),
+        times=tuple(float(t) for t, _, _ in frames),
+        momentary=tuple(float(m) for _, m, _ in frames),
+        short_term=tuple(float(s) for _, _, s in frames),
+    )
+
+
+def master(mix: Mix, encode: Callable[[str], Path], spec: Spec | None = None) -> MasterReport:
+    """Encode ``mix`` through the mastering chain until the file meets ``spec``.
+
+    ``encode(filters)`` writes the MP3 with that ffmpeg filter graph and returns its path.
+    """
+    spec = spec or Spec()
     rate = mix.audio.sample_rate
-    samples = mix.audio.samples
-    gains: dict[int, float] = {}
-    for index, placement in enumerate(mix.placements):
-        region = samples[placement.start : placement.end]
-        if len(region) >= MIN_MEASURE_S * rate:
-            loudness = _loudness(meter, region)
-            if np.isfinite(loudness):
-                gains[index] = float(
-                    np.clip(SPEECH_LUFS - loudness, -MAX_TURN_GAIN_DB, MAX_TURN_GAIN_DB)
-                )
-    by_host: dict[str, list[float]] = {}
-    for index, gain in gains.items():
-        by_host.setdefault(mix.placements[index].turn.speaker, []).append(gain)
-    host_gain = {host: statistics.median(values) for host, values in by_host.items()}
-    for index, placement in enumerate(mix.placements):
-        gain = gains.get(index, host_gain.get(placement.turn.speaker, 0.0))
-        samples[placement.start : placement.end] *= np.float32(10 ** (gain / 20))
-
-
-def _loudness(meter: pyloudnorm.Meter, samples: np.ndarray) -> float:
-    return float(meter.integrated_loudness(samples.astype(np.float64, copy=False)))
-
-
-def _db(value: float) -> float:
-    return 20 * float(np.log10(value)) if value > 0 else float("-inf")
+    loudness = pyloudnorm.Meter(rate).integrated_loudness(
+        mix.audio.samples.astype(np.float64, copy=False)
+    )
+    if not np.isfinite(loudness):
+        raise PipelineError("the mix is silent: nothing to master")
+    gain_db, limit_db = spec.loudness_lufs - loudness, spec.limit_db
+    done = 0
+    while True:
+        done += 1
+        measured = measure(encode(chain(gain_db, limit_db, rate)))
+        loud_ok = abs(measured.loudness_lufs - spec.loudness_lufs) <= spec.aim_lu
+        peak_ok = measured.true_peak_db <= spec.true_peak_db
+        if (loud_ok and peak_ok) or done == spec.passes:
+            break
+        if not peak_ok:
+            limit_db -= measured.true_peak_db - spec.true_peak_db + 0.1
+        gain_db += spec.loudness_lufs - measured.loudness_lufs
+    report = MasterReport(measured, gain_db, limit_db, done)
+    off_target = abs(measured.loudness_lufs - spec.loudness_lufs) > spec.tolerance_lu
+    if off_target or measured.true_peak_db > spec.true_peak_db:
+        raise PipelineError(
+            f"mastering missed the delivery spec after {done} passes: "
+            f"{measured.loudness_lufs:.1f} LUFS, {measured.true_peak_db:.1f} dBTP "
+            f"(target {spec.loudness_lufs} LUFS, at most {spec.true_peak_db} dBTP)"
+        )
+    return report

@@ -1,4 +1,9 @@
-"""Stage 6, package: the mastered mix encoded to MP3, with a timeline of what is where.
+"""Stage 6, package: the mastered MP3 with its tags and chapters, and its companions.
+
+The MP3 is encoded by ffmpeg in one pass that also runs the mastering chain; mutagen then
+writes its ID3v2.4 tag: title, podcast, episode number, date, description, cover art, and
+a CTOC + CHAP chapter table in time order. Beside it go the timeline, Podcasting 2.0
+chapters and transcripts, WebVTT and SRT captions, show notes and an overview picture.
 
 Every output is written to a temporary name in its own folder and renamed into place
 only when complete, so a failed or interrupted render never leaves a half-written file.
@@ -13,19 +18,71 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from mutagen import id3
 
 from pipeline.assemble import Mix
 from pipeline.audio import Audio
 from pipeline.errors import PipelineError
+from pipeline.facts import FactSheet
 from pipeline.script import Script
+from pipeline.transcript import Cue, cues, to_json, to_srt, to_vtt
 
 MP3_RATE = 44_100
 MP3_BITRATE = "96k"  # mono CBR, the common spoken-word delivery spec
 CHUNK = 1 << 16  # samples per write to ffmpeg; keeps memory flat
+
+
+@dataclass(frozen=True)
+class Release:
+    """What the MP3's tag says."""
+
+    title: str
+    """Episode title (TIT2)."""
+
+    podcast: str
+    """Show name, as album and artist (TALB, TPE1, TPE2)."""
+
+    episode: int
+    """Episode number (TRCK)."""
+
+    date: str | None
+    """Release date, YYYY-MM-DD (TDRC)."""
+
+    description: str
+    """Description (COMM)."""
+
+    cover: Path | None
+    """Cover art embedded as the front cover (APIC)."""
+
+    chapters: list[tuple[str, int, int]]
+    """Chapter titles with start and end in milliseconds, in time order (CTOC + CHAP)."""
+
+    @staticmethod
+    def of(script: Script, mix: Mix) -> Release:
+        """The release a script and its mix make."""
+        meta = script.meta
+        if meta.cover is not None and not meta.cover.is_file():
+            raise PipelineError(
+                f"cover art {meta.cover} does not exist",
+                path=script.path,
+                hint="run 'make cover', or fix the 'cover:' path in the front matter",
+            )
+        starts = [round(mix.seconds(c.start) * 1000) for c in mix.chapters]
+        ends = [*starts[1:], round(mix.audio.duration * 1000)]
+        return Release(
+            title=meta.title,
+            podcast=meta.podcast,
+            episode=meta.episode,
+            date=meta.date.isoformat() if meta.date else None,
+            description=meta.description,
+            cover=meta.cover,
+            chapters=[(c.title, s, e) for c, s, e in zip(mix.chapters, starts, ends, strict=True)],
+        )
 
 
 def require_ffmpeg() -> str:
@@ -52,39 +109,108 @@ def atomic_output(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def encode_mp3(audio: Audio, path: Path, *, bitrate: str = MP3_BITRATE) -> None:
-    """Encode mono ``audio`` to a constant-bitrate MP3 at ``path`` through ffmpeg."""
+def encode_mp3(
+    audio: Audio, path: Path, filters: str | None = None, bitrate: str = MP3_BITRATE
+) -> Path:
+    """Encode mono ``audio`` through ``filters`` to a constant-bitrate MP3 at ``path`` (no tag)."""
     ffmpeg = require_ffmpeg()
-    with atomic_output(path) as tmp:
-        args = [
-            ffmpeg,
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "f32le",
-            "-ar",
-            str(audio.sample_rate),
-            "-ac",
-            "1",
-            "-i",
-            "pipe:0",
-            "-ar",
-            str(MP3_RATE),
-            "-ac",
-            "1",
-            "-c:a",
-            "libmp3lame",
-            "-b:a",
-            bitrate,
-            "-write_xing",
-            "1",  # an Info header, so players read the true duration
-            "-f",
-            "mp3",
-            str(tmp),
-        ]
-        _pipe_samples(args, audio.samples)
+    args = [
+        ffmpeg,
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "f32le",
+        "-ar",
+        str(audio.sample_rate),
+        "-ac",
+        "1",
+        "-i",
+        "pipe:0",
+    ]
+    if filters:
+        args += ["-af", filters]
+    args += [
+        "-ar",
+        str(MP3_RATE),
+        "-ac",
+        "1",
+        "-c:a",
+        "libmp3lame",
+        "-b:a",
+        bitrate,
+        "-id3v2_version",
+        "0",  # mutagen writes the tag (tag_mp3)
+        "-write_xing",
+        "1",  # an Info header, so players read the true duration
+        "-f",
+        "mp3",
+        str(path),
+    ]
+    _pipe_samples(args, audio.samples)
+    return path
+
+
+def tag_mp3(path: Path, release: Release) -> None:
+    """Write the release's ID3v2.4 tag into the MP3 at ``path``, chapters in time order."""
+    tags = id3.ID3()
+    text = {
+        "TIT2": release.title,
+        "TALB": release.podcast,
+        "TPE1": release.podcast,
+        "TPE2": release.podcast,
+        "TRCK": str(release.episode),
+        "TCON": "Podcast",
+    }
+    if release.date:
+        text["TDRC"] = release.date
+    for frame_id, value in text.items():
+        tags.add(getattr(id3, frame_id)(encoding=id3.Encoding.UTF8, text=value))
+    tags.add(id3.COMM(encoding=id3.Encoding.UTF8, lang="eng", desc="", text=release.description))
+    if release.cover is not None:
+        mime = "image/png" if release.cover.suffix.lower() == ".png" else "image/jpeg"
+        tags.add(
+            id3.APIC(
+                encoding=id3.Encoding.UTF8,
+                mime=mime,
+                type=id3.PictureType.COVER_FRONT,
+                desc="Cover",
+                data=release.cover.read_bytes(),
+            )
+        )
+    ids = _chapter_ids(release)
+    tags.add(
+        id3.CTOC(
+            element_id="toc",
+            flags=id3.CTOCFlags.TOP_LEVEL | id3.CTOCFlags.ORDERED,
+            child_element_ids=ids,
+            sub_frames=[id3.TIT2(encoding=id3.Encoding.UTF8, text="Chapters")],
+        )
+    )
+    for element_id, (title, start, end) in zip(ids, release.chapters, strict=True):
+        tags.add(
+            id3.CHAP(
+                element_id=element_id,
+                start_time=start,
+                end_time=end,
+                start_offset=0xFFFFFFFF,
+                end_offset=0xFFFFFFFF,
+                sub_frames=[id3.TIT2(encoding=id3.Encoding.UTF8, text=title)],
+            )
+        )
+    tags.save(path, v2_version=4)
+
+
+def _chapter_ids(release: Release) -> list[str]:
+    """Chapter element ids that make mutagen write the CHAP frames in time order.
+
+    mutagen orders frames of a kind by their size, then by id. Padding every id so that
+    id plus title has the same length gives every CHAP frame the same size, and the
+    zero-padded number then puts them in order (ffprobe lists chapters in file order).
+    """
+    titles = [len(title.encode("utf-8")) for title, _, _ in release.chapters]
+    return [f"ch{index:03d}" + "_" * (max(titles) - size) for index, size in enumerate(titles)]
 
 
 def _pipe_samples(args: list[str], samples: np.ndarray) -> None:
@@ -102,14 +228,20 @@ def _pipe_samples(args: list[str], samples: np.ndarray) -> None:
         raise PipelineError(f"ffmpeg could not encode the MP3: {stderr or f'exit code {code}'}")
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON at ``path``, atomically."""
+def write_text(path: Path, text: str) -> Path:
+    """Write ``text`` at ``path``, atomically."""
     with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_json(path: Path, data: Any) -> Path:
+    """Write ``data`` as JSON at ``path``, atomically."""
+    return write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def timeline(script: Script, mix: Mix) -> dict[str, Any]:
-    """Where every turn, chapter and music cue lands, in seconds: for producers and later stages."""
+    """Where every turn, chapter and music cue lands, in seconds: for producers and tools."""
     hosts = script.meta.hosts
     rate = mix.audio.sample_rate
     return {
@@ -127,19 +259,107 @@ def timeline(script: Script, mix: Mix) -> dict[str, Any]:
                 "name": hosts[p.turn.speaker].name,
                 "start": p.start / rate,
                 "end": p.end / rate,
+                "gain_db": round(p.gain_db, 2),
                 "line": p.turn.line,
                 "text": p.turn.text,
                 "speech": p.speech_text,
             }
             for p in mix.placements
         ],
-        "music": [{"name": m.name, "at": m.at / rate, "line": m.line} for m in mix.music],
+        "music": [
+            {"name": m.name, "start": m.at / rate, "end": m.end / rate, "line": m.line}
+            for m in mix.music
+        ],
     }
 
 
-def package(script: Script, mix: Mix, output: Path) -> Path:
-    """Write the MP3 and, beside it, ``<name>.timeline.json``; return the timeline's path."""
-    encode_mp3(mix.audio, output)
-    timeline_path = output.with_suffix(".timeline.json")
-    write_json(timeline_path, timeline(script, mix))
-    return timeline_path
+def chapters_json(release: Release) -> dict[str, Any]:
+    """Podcasting 2.0 JSON chapters."""
+    return {
+        "version": "1.2.0",
+        "chapters": [
+            {"startTime": round(start / 1000, 3), "endTime": round(end / 1000, 3), "title": title}
+            for title, start, end in release.chapters
+        ],
+    }
+
+
+def shownotes(script: Script, release: Release, voices: dict[str, str], music: str) -> str:
+    """Show notes in Markdown: description, hosts, chapters with times, sources, credits."""
+    meta = script.meta
+    lines = [f"# {meta.podcast}, episode {meta.episode}: {meta.title}", ""]
+    if release.date:
+        lines += [f"Released {release.date}.", ""]
+    lines += [meta.description, "", "## Hosts", ""]
+    lines += [f"- {host.name}: voice {voices[speaker]}" for speaker, host in meta.hosts.items()]
+    lines += ["", "## Chapters", ""]
+    lines += [f"- {_clock(start / 1000)} {title}" for title, start, _ in release.chapters]
+    if meta.facts is not None:
+        sheet = FactSheet.load(meta.facts)
+        lines += [
+            "",
+            "## Sources",
+            "",
+            "Every figure in this episode is checked against these:",
+            "",
+        ]
+        lines += [
+            f"- {source.title}" + (f": <{source.url}>" if source.url else "")
+            for source in sheet.sources.values()
+        ]
+        seen: set[str] = set()
+        for fact in sheet.facts:
+            if fact.source not in sheet.sources and fact.source not in seen:
+                seen.add(fact.source)
+                lines.append(f"- <{fact.source}> ({fact.measures})")
+    lines += ["", "## Credits", ""]
+    if music:
+        lines.append(f"- Music: {music}")
+    lines.append("- Produced offline with the Life is Artificial pipeline (GPL-3.0-or-later).")
+    return "\n".join(lines) + "\n"
+
+
+def _clock(seconds: float) -> str:
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+@dataclass(frozen=True)
+class Companions:
+    """The files written beside the MP3."""
+
+    timeline: Path
+    """``<name>.timeline.json``."""
+
+    chapters: Path
+    """``chapters.json`` (Podcasting 2.0)."""
+
+    vtt: Path
+    """``<name>.vtt`` (WebVTT with voice tags)."""
+
+    srt: Path
+    """``<name>.srt``."""
+
+    transcript: Path
+    """``transcript.json`` (Podcasting 2.0)."""
+
+    shownotes: Path
+    """``shownotes.md``."""
+
+
+def write_companions(
+    script: Script, mix: Mix, release: Release, output: Path, voices: dict[str, str], music: str
+) -> Companions:
+    """Write every companion file beside ``output``; return their paths."""
+    folder = output.parent
+    transcript_cues: list[Cue] = cues(script, mix)
+    return Companions(
+        timeline=write_json(output.with_suffix(".timeline.json"), timeline(script, mix)),
+        chapters=write_json(folder / "chapters.json", chapters_json(release)),
+        vtt=write_text(output.with_suffix(".vtt"), to_vtt(transcript_cues)),
+        srt=write_text(output.with_suffix(".srt"), to_srt(transcript_cues)),
+        transcript=write_json(folder / "transcript.json", to_json(transcript_cues)),
+        shownotes=write_text(folder / "shownotes.md", shownotes(script, release, voices, music)),
+    )

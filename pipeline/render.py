@@ -8,9 +8,20 @@ from pathlib import Path
 
 from pipeline.assemble import Timing, assemble
 from pipeline.engines import Engine
-from pipeline.master import MasterReport, master
-from pipeline.package import package, require_ffmpeg
-from pipeline.script import Script, parse_script
+from pipeline.errors import PipelineError
+from pipeline.master import MasterReport, Spec, master
+from pipeline.music import MusicLibrary
+from pipeline.overview import draw_overview
+from pipeline.package import (
+    Companions,
+    Release,
+    atomic_output,
+    encode_mp3,
+    require_ffmpeg,
+    tag_mp3,
+    write_companions,
+)
+from pipeline.script import MusicCue, Script, parse_script
 from pipeline.speech import Utterance, utterances
 from pipeline.synthesize import load_engines, synthesize
 from pipeline.voices import Voice, host_voices
@@ -18,7 +29,7 @@ from pipeline.voices import Voice, host_voices
 
 @dataclass
 class Production:
-    """A parsed script with its voices and engines loaded: ready to render."""
+    """A parsed script with its voices, engines and music loaded: ready to render."""
 
     script: Script
     """The parsed script."""
@@ -28,6 +39,9 @@ class Production:
 
     engines: dict[str, Engine]
     """Each host's loaded engine."""
+
+    music: MusicLibrary | None
+    """The music the cues play, if the script names a library."""
 
     utterances: list[Utterance]
     """Every turn with its speech text."""
@@ -40,8 +54,11 @@ class RenderResult:
     output: Path
     """The MP3."""
 
-    timeline: Path
-    """The timeline JSON beside it."""
+    companions: Companions
+    """The files beside it."""
+
+    overview: Path
+    """The overview picture."""
 
     duration: float
     """Episode length in seconds."""
@@ -50,15 +67,44 @@ class RenderResult:
     """Number of turns rendered."""
 
     mastering: MasterReport
-    """Loudness and peak of the result."""
+    """Loudness and peak of the delivered MP3."""
 
 
 def prepare(script_path: Path, voice_overrides: dict[str, Path] | None = None) -> Production:
-    """Parse the script, load every host's voice and engine: all checks, no synthesis."""
+    """Parse the script, load every host's voice and engine and the music: no synthesis."""
     script = parse_script(script_path)
     voices = host_voices(script, voice_overrides)
     engines = load_engines(voices)
-    return Production(script, voices, engines, utterances(script))
+    music = load_music(script)
+    return Production(script, voices, engines, music, utterances(script))
+
+
+def load_music(script: Script) -> MusicLibrary | None:
+    """The script's music library, checking that every cue names a piece in it."""
+    cues = [item for c in script.chapters for item in c.items if isinstance(item, MusicCue)]
+    library = MusicLibrary.load(script.meta.music) if script.meta.music else None
+    for cue in cues:
+        if library is None:
+            raise PipelineError(
+                f"[music: {cue.name}] but the script names no music library",
+                path=script.path,
+                line=cue.line,
+                hint="add 'music: ../assets/music/music.yaml' to the front matter",
+            )
+        if cue.name not in library.pieces:
+            raise PipelineError(
+                f"no music called {cue.name!r} in {library.path}",
+                path=script.path,
+                line=cue.line,
+                hint=f"pieces: {', '.join(library.pieces)}",
+            )
+    return library
+
+
+def voice_credit(voice: Voice) -> str:
+    """How show notes credit a voice."""
+    credit = voice.description or f"{voice.engine} {voice.model or ''}".strip()
+    return f"{credit}; license: {voice.license}" if voice.license else credit
 
 
 def render(
@@ -68,19 +114,32 @@ def render(
     *,
     progress: bool = False,
     timing: Timing | None = None,
+    spec: Spec | None = None,
 ) -> RenderResult:
-    """Render the script at ``script_path`` to an MP3 at ``output``."""
+    """Render the script at ``script_path`` to a mastered, tagged MP3 at ``output``."""
     require_ffmpeg()  # before spending minutes on synthesis
     production = prepare(script_path, voice_overrides)
-    spoken = synthesize(
-        production.utterances, production.engines, production.script.path, progress=progress
+    script = production.script
+    spoken = synthesize(production.utterances, production.engines, script.path, progress=progress)
+    mix = assemble(script, spoken, timing, production.music)
+    release = Release.of(script, mix)
+    with atomic_output(output) as tmp:
+        report = master(mix, lambda filters: encode_mp3(mix.audio, tmp, filters), spec)
+        tag_mp3(tmp, release)
+    voices = {speaker: voice_credit(v) for speaker, v in production.voices.items()}
+    music_credit = production.music.license if production.music else ""
+    companions = write_companions(script, mix, release, output, voices, music_credit)
+    overview = draw_overview(
+        script,
+        mix,
+        report.measured,
+        output.with_name(f"{output.stem}-overview.png"),
+        target_lufs=(spec or Spec()).loudness_lufs,
     )
-    mix = assemble(production.script, spoken, timing)
-    report = master(mix)
-    timeline_path = package(production.script, mix, output)
     return RenderResult(
         output=output,
-        timeline=timeline_path,
+        companions=companions,
+        overview=overview,
         duration=mix.audio.duration,
         turns=len(mix.placements),
         mastering=report,

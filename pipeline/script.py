@@ -4,7 +4,8 @@ The format (documented in the README):
 
 * YAML front matter between ``---`` lines: ``podcast``, ``episode``, ``title``,
   ``description`` and ``hosts`` (speaker id -> ``name`` and ``voice`` file); optionally
-  ``facts``, the fact sheet every figure must match.
+  ``date`` (release date), ``facts`` (the fact sheet every figure must match), ``music``
+  (the music library cues play from) and ``cover`` (cover art).
 * ``## Heading`` starts a chapter. Before the first chapter only an optional
   ``# Title`` line and comments may stand.
 * A turn is a paragraph starting ``SPEAKER:`` (or ``**SPEAKER:**``); it runs to the next
@@ -15,6 +16,7 @@ The format (documented in the README):
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 from collections.abc import Iterator
@@ -39,7 +41,7 @@ _MARK = "\x00"  # stands where a comment was
 
 MAX_PAUSE_S = 60.0
 REQUIRED_KEYS = ("podcast", "episode", "title", "description", "hosts")
-FRONT_MATTER_KEYS = (*REQUIRED_KEYS, "facts")
+FRONT_MATTER_KEYS = (*REQUIRED_KEYS, "date", "facts", "music", "cover")
 HOST_KEYS = ("name", "voice")
 
 
@@ -79,8 +81,17 @@ class EpisodeMeta:
     hosts: dict[str, Host]
     """Hosts by speaker id, in the order the front matter lists them."""
 
+    date: datetime.date | None = None
+    """Release date, for the tags and the feed."""
+
     facts: Path | None = None
     """Fact sheet that every figure in the turns must match (``check`` enforces it)."""
+
+    music: Path | None = None
+    """Music library (``music.yaml``) that ``[music: NAME]`` cues play from."""
+
+    cover: Path | None = None
+    """Cover art (a square JPEG or PNG) embedded in the MP3."""
 
 
 @dataclass(frozen=True)
@@ -243,11 +254,23 @@ def _parse_meta(doc: YamlDoc, path: Path) -> EpisodeMeta:
     episode = data["episode"]
     if isinstance(episode, bool) or not isinstance(episode, int) or episode < 0:
         raise doc.error("'episode' must be a whole number, e.g. 'episode: 1'", "episode")
-    facts = data.get("facts")
-    if facts is not None and (not isinstance(facts, str) or not facts.strip()):
-        raise doc.error("'facts' must be the path of a fact sheet, e.g. facts.yaml", "facts")
+
+    def path_field(key: str, example: str) -> Path | None:
+        value = data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise doc.error(f"{key!r} must be a path, e.g. {example}", key)
+        return Path(os.path.normpath(path.parent / value.strip()))
+
+    date = data.get("date")
+    if date is not None and not isinstance(date, datetime.date):
+        raise doc.error("'date' must be a date written YYYY-MM-DD, e.g. 2026-11-26", "date")
     return EpisodeMeta(
-        facts=Path(os.path.normpath(path.parent / facts.strip())) if facts else None,
+        date=date,
+        facts=path_field("facts", "facts.yaml"),
+        music=path_field("music", "../assets/music/music.yaml"),
+        cover=path_field("cover", "../assets/cover.jpg"),
         podcast=text_field("podcast"),
         episode=episode,
         title=text_field("title"),

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import pyloudnorm
 import pytest
+import soundfile
 from conftest import REPO, ffprobe
 
 from pipeline.cli import main
+from pipeline.master import measure
 from pipeline.script import parse_script
 
 
@@ -33,4 +37,25 @@ def test_episode_has_every_turn_and_chapter_in_order(episode) -> None:
     assert [c["title"] for c in timeline["chapters"]] == [c.title for c in script.chapters]
     starts = [c["start"] for c in timeline["chapters"]]
     assert starts == sorted(starts)
-    assert [m["name"] for m in timeline["music"]] == ["intro", "outro"]
+    # The intro opens, a sting marks each later chapter, the outro closes.
+    stings = ["sting"] * (len(script.chapters) - 1)
+    assert [m["name"] for m in timeline["music"]] == ["intro", *stings, "outro"]
+    music_starts = [m["start"] for m in timeline["music"][:-1]]
+    assert music_starts == pytest.approx(starts, abs=0.001)
+
+
+def test_episode_meets_the_delivery_spec(episode) -> None:
+    measured = measure(episode["mp3"])
+    assert measured.loudness_lufs == pytest.approx(-16.0, abs=0.5)
+    assert measured.true_peak_db <= -1.0
+    audio, _ = soundfile.read(episode["mp3"], dtype="float64")
+    meter = pyloudnorm.Meter(44_100)
+    loudness = {}
+    for speaker in ("ALEX", "MAYA"):
+        parts = [
+            audio[round(t["start"] * 44_100) : round(t["end"] * 44_100)]
+            for t in episode["timeline"]["turns"]
+            if t["speaker"] == speaker
+        ]
+        loudness[speaker] = meter.integrated_loudness(np.concatenate(parts))
+    assert abs(loudness["ALEX"] - loudness["MAYA"]) < 1.0, loudness

@@ -1,4 +1,6 @@
-"""End to end: the fixture script rendered with both default engines, checked from the audio."""
+"""End to end: the fixture script rendered with both default engines and the show's music,
+checked from the delivered files with independent tools (ffmpeg, mutagen, soundfile,
+webvtt-py, parselmouth)."""
 
 from __future__ import annotations
 
@@ -8,55 +10,66 @@ import re
 import subprocess
 from pathlib import Path
 
+import mutagen.id3
+import mutagen.mp3
 import numpy as np
 import parselmouth
+import pyloudnorm
 import pytest
-from conftest import FIXTURES, ffprobe
+import soundfile
+import webvtt
+from conftest import FIXTURES, REPO, ffprobe
 
-from pipeline.assemble import Timing
+from pipeline.assemble import Levels, Timing, assemble, leveled
 from pipeline.cli import main
+from pipeline.master import measure
+from pipeline.music import MusicLibrary
+from pipeline.render import prepare
+from pipeline.synthesize import synthesize
 
 RATE = 44_100
 TIMING = Timing()
-# The gap before each turn of two_hosts.md, from the script: lead-in, turn gap,
-# [pause 1.2s], chapter gap (a music cue is not a pause), [pause 800ms]; then the tail.
-EXPECTED_GAPS = [TIMING.lead_in, TIMING.turn_gap, 1.2, TIMING.chapter_gap, 0.8]
+LIBRARY = MusicLibrary.load(REPO / "assets" / "music" / "music.yaml")
+LEAD = {name: piece.lead for name, piece in LIBRARY.pieces.items()}
 EXPECTED_SPEAKERS = ["ALEX", "MAYA", "ALEX", "MAYA", "ALEX"]
+EXPECTED_LINES = [22, 23, 27, 33, 38]
+SCRIPT = FIXTURES / "two_hosts.md"
 
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("render") / "episode.mp3"
-    assert main(["render", str(FIXTURES / "two_hosts.md"), "-o", str(out), "-q"]) == 0
+    assert main(["render", str(SCRIPT), "-o", str(out), "-q"]) == 0
     timeline = json.loads(out.with_suffix(".timeline.json").read_text(encoding="utf-8"))
-    return {"mp3": out, "timeline": timeline, "audio": decode(out)}
+    return {"mp3": out, "dir": out.parent, "timeline": timeline, "audio": decode(out)}
 
 
 def decode(path: Path) -> np.ndarray:
     """The MP3 decoded by ffmpeg to mono float32 at 44.1 kHz."""
-    raw = subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-i",
-            str(path),
-            "-f",
-            "f32le",
-            "-ac",
-            "1",
-            "-ar",
-            str(RATE),
-            "-",
-        ],
-        capture_output=True,
-        check=True,
-    ).stdout
+    args = [
+        "ffmpeg",
+        "-v",
+        "error",
+        "-i",
+        str(path),
+        "-f",
+        "f32le",
+        "-ac",
+        "1",
+        "-ar",
+        str(RATE),
+        "-",
+    ]
+    raw = subprocess.run(args, capture_output=True, check=True).stdout
     return np.frombuffer(raw, dtype="<f4")
 
 
 def rms_db(samples: np.ndarray) -> float:
     return 10 * float(np.log10(np.mean(samples.astype(np.float64) ** 2) + 1e-20))
+
+
+def region(audio: np.ndarray, start: float, end: float) -> np.ndarray:
+    return audio[int(start * RATE) : int(end * RATE)]
 
 
 def median_pitch(samples: np.ndarray) -> float:
@@ -69,12 +82,13 @@ def median_pitch(samples: np.ndarray) -> float:
 
 def test_mp3_format(rendered) -> None:
     probe = ffprobe(rendered["mp3"])
-    (stream,) = probe["streams"]
+    audio = [s for s in probe["streams"] if s["codec_type"] == "audio"]
+    (stream,) = audio
     assert stream["codec_name"] == "mp3"
     assert int(stream["sample_rate"]) == RATE and stream["channels"] == 1
     assert abs(int(stream["bit_rate"]) - 96_000) < 1_000
-    # The Info header makes the reported duration the real one (within a frame or two).
-    assert abs(float(probe["format"]["duration"]) - rendered["timeline"]["duration"]) < 0.06
+    info = mutagen.mp3.MP3(rendered["mp3"]).info
+    assert info.bitrate_mode == mutagen.mp3.BitrateMode.CBR  # the Info header says CBR
 
 
 def test_mp3_decodes_cleanly(rendered) -> None:
@@ -87,63 +101,87 @@ def test_mp3_decodes_cleanly(rendered) -> None:
     assert result.returncode == 0 and result.stderr == ""
 
 
+def test_durations_agree_across_tools(rendered) -> None:
+    """ffprobe, mutagen and soundfile read the same length (the Info header at work)."""
+    expected = rendered["timeline"]["duration"]
+    by_ffprobe = float(ffprobe(rendered["mp3"])["format"]["duration"])
+    by_mutagen = mutagen.mp3.MP3(rendered["mp3"]).info.length
+    by_soundfile = soundfile.info(rendered["mp3"]).duration
+    for duration in (by_ffprobe, by_mutagen, by_soundfile):
+        assert duration == pytest.approx(expected, abs=0.1)
+    assert len(rendered["audio"]) / RATE == pytest.approx(expected, abs=0.005)
+
+
+def test_loudness_and_true_peak_of_the_mp3(rendered) -> None:
+    measured = measure(rendered["mp3"])  # ffmpeg's EBU R128 meter on the delivered file
+    assert measured.loudness_lufs == pytest.approx(-16.0, abs=0.5)
+    assert measured.true_peak_db <= -1.0
+    # And pyloudnorm, on the decoded MP3, agrees on the loudness.
+    loudness = pyloudnorm.Meter(RATE).integrated_loudness(rendered["audio"].astype(np.float64))
+    assert loudness == pytest.approx(-16.0, abs=0.5)
+
+
 def test_turns_are_placed_by_the_plan(rendered) -> None:
-    turns = rendered["timeline"]["turns"]
+    timeline = rendered["timeline"]
+    turns = timeline["turns"]
     assert [t["speaker"] for t in turns] == EXPECTED_SPEAKERS
-    assert [t["line"] for t in turns] == [17, 18, 22, 28, 33]
-    previous_end = 0.0
-    for turn, gap in zip(turns, EXPECTED_GAPS, strict=True):
-        assert turn["start"] - previous_end == pytest.approx(gap, abs=1 / RATE)
-        assert turn["end"] - turn["start"] > 1.0
-        previous_end = turn["end"]
-    assert rendered["timeline"]["duration"] == pytest.approx(
-        previous_end + TIMING.tail, abs=1 / RATE
-    )
+    assert [t["line"] for t in turns] == EXPECTED_LINES
+    music = {m["name"]: m for m in timeline["music"]}
+    tolerance = 1 / RATE
+    # The intro starts the episode; the voice comes in when its lead has played.
+    assert music["intro"]["start"] == 0
+    assert turns[0]["start"] == pytest.approx(LEAD["intro"], abs=tolerance)
+    assert turns[1]["start"] - turns[0]["end"] == pytest.approx(TIMING.turn_gap, abs=tolerance)
+    assert turns[2]["start"] - turns[1]["end"] == pytest.approx(1.2, abs=tolerance)  # [pause]
+    # The sting follows the last words of chapter one; chapter two's voice waits for it.
+    sting = music["sting"]["start"]
+    assert sting - turns[2]["end"] == pytest.approx(TIMING.music_gap, abs=tolerance)
+    assert turns[3]["start"] - sting == pytest.approx(LEAD["sting"], abs=tolerance)
+    assert turns[4]["start"] - turns[3]["end"] == pytest.approx(0.8, abs=tolerance)
+    outro = music["outro"]
+    assert outro["start"] - turns[4]["end"] == pytest.approx(TIMING.music_gap, abs=tolerance)
+    assert timeline["duration"] == pytest.approx(outro["end"], abs=tolerance)
 
 
-def test_duration_is_the_sum_of_turns_and_gaps(rendered) -> None:
-    turns = rendered["timeline"]["turns"]
-    speech = sum(t["end"] - t["start"] for t in turns)
-    expected = speech + sum(EXPECTED_GAPS) + TIMING.tail
-    decoded = len(rendered["audio"]) / RATE
-    assert decoded == pytest.approx(expected, abs=0.005)
-
-
-def test_audio_has_speech_in_turns_and_silence_in_gaps(rendered) -> None:
+def test_speech_where_the_plan_says_and_silence_between(rendered) -> None:
     audio = rendered["audio"]
     turns = rendered["timeline"]["turns"]
-    edges = [0.0] + [x for t in turns for x in (t["start"], t["end"])] + [len(audio) / RATE]
-    margin = 0.02
-    for gap_start, gap_end in zip(edges[0::2], edges[1::2], strict=True):
-        gap = audio[int((gap_start + margin) * RATE) : int((gap_end - margin) * RATE)]
-        assert rms_db(gap) < -70, (gap_start, gap_end)
     for turn in turns:
-        assert rms_db(audio[int(turn["start"] * RATE) : int(turn["end"] * RATE)]) > -35, turn
+        assert rms_db(region(audio, turn["start"], turn["end"])) > -30, turn
+    # The gaps with no music in them are silent.
+    music = [(m["start"], m["end"]) for m in rendered["timeline"]["music"]]
+    for before, after in itertools.pairwise(turns):
+        gap = (before["end"] + 0.02, after["start"] - 0.02)
+        if not any(s < gap[1] and e > gap[0] for s, e in music):
+            assert rms_db(region(audio, *gap)) < -70, gap
 
 
 def test_silences_found_by_ffmpeg_match_the_gaps(rendered) -> None:
-    """An independent measure: ffmpeg's silencedetect finds every planned gap."""
-    log = subprocess.run(
-        [
-            "ffmpeg",
-            "-hide_banner",
-            "-i",
-            str(rendered["mp3"]),
-            "-af",
-            "silencedetect=noise=-55dB:duration=0.4",
-            "-f",
-            "null",
-            "-",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stderr
+    """An independent measure: ffmpeg's silencedetect finds every silent planned gap."""
+    args = [
+        "ffmpeg",
+        "-hide_banner",
+        "-i",
+        str(rendered["mp3"]),
+        "-af",
+        "silencedetect=noise=-55dB:duration=0.4",
+        "-f",
+        "null",
+        "-",
+    ]
+    log = subprocess.run(args, capture_output=True, text=True, check=True).stderr
     starts = [float(x) for x in re.findall(r"silence_start: ([\d.]+)", log)]
     ends = [float(x) for x in re.findall(r"silence_end: ([\d.]+)", log)]
-    silences = list(zip(starts, [*ends, rendered["timeline"]["duration"]], strict=False))
+    silences = list(zip(starts, ends, strict=False))
     turns = rendered["timeline"]["turns"]
-    for before, after in itertools.pairwise(turns):
+    music = [(m["start"], m["end"]) for m in rendered["timeline"]["music"]]
+    quiet = [
+        (before, after)
+        for before, after in itertools.pairwise(turns)
+        if not any(s < after["start"] and e > before["end"] for s, e in music)
+    ]
+    assert quiet  # the fixture has a pause with no music under it
+    for before, after in quiet:
         assert any(
             abs(s - before["end"]) < 0.05 and abs(e - after["start"]) < 0.05 for s, e in silences
         ), (before["end"], after["start"], silences)
@@ -153,43 +191,181 @@ def test_the_two_hosts_sound_different(rendered) -> None:
     audio = rendered["audio"]
     pitches: dict[str, list[float]] = {"ALEX": [], "MAYA": []}
     for turn in rendered["timeline"]["turns"]:
-        region = audio[int(turn["start"] * RATE) : int(turn["end"] * RATE)]
-        pitches[turn["speaker"]].append(median_pitch(region))
+        pitches[turn["speaker"]].append(median_pitch(region(audio, turn["start"], turn["end"])))
     alex, maya = max(pitches["ALEX"]), min(pitches["MAYA"])
     # Piper joe is a male voice, Festival slt a female one: every turn says so.
     assert alex < 150 < maya, pitches
     assert maya / alex > 1.3
 
 
-def test_timeline_has_chapters_and_music(rendered) -> None:
-    timeline = rendered["timeline"]
-    turns = timeline["turns"]
-    assert [(c["title"], c["line"]) for c in timeline["chapters"]] == [
-        ("First things", 15),
-        ("Second thoughts", 24),
-    ]
-    assert timeline["chapters"][0]["start"] == turns[0]["start"]
-    # The second chapter opens with its music cue, at the end of the previous turn.
-    assert timeline["chapters"][1]["start"] == pytest.approx(turns[2]["end"])
-    assert timeline["music"] == [
-        {"name": "sting", "at": timeline["chapters"][1]["start"], "line": 26}
-    ]
-    assert turns[0]["name"] == "Alex Example"
-    assert turns[0]["text"] == "Hello and welcome to the show."
-
-
-def test_hosts_are_levelled(rendered) -> None:
-    import pyloudnorm
-
+def test_hosts_are_matched_in_loudness(rendered) -> None:
     meter = pyloudnorm.Meter(RATE)
     audio = rendered["audio"].astype(np.float64)
     loudness = {}
     for speaker in ("ALEX", "MAYA"):
         parts = [
-            audio[int(t["start"] * RATE) : int(t["end"] * RATE)]
+            region(audio, t["start"], t["end"])
             for t in rendered["timeline"]["turns"]
             if t["speaker"] == speaker
         ]
         loudness[speaker] = meter.integrated_loudness(np.concatenate(parts))
     assert abs(loudness["ALEX"] - loudness["MAYA"]) < 1.0, loudness
-    assert float(np.abs(rendered["audio"]).max()) <= 10 ** (-0.9 / 20)
+
+
+def test_music_plays_in_the_intro_and_outro(rendered) -> None:
+    audio, turns = rendered["audio"], rendered["timeline"]["turns"]
+    intro = region(audio, 0.2, turns[0]["start"] - 0.5)
+    assert rms_db(intro) > -35  # music on its own, before the first words
+    outro = {m["name"]: m for m in rendered["timeline"]["music"]}["outro"]
+    assert rms_db(region(audio, turns[-1]["end"] + 1.0, outro["end"] - 3.0)) > -35
+
+
+def test_music_is_ducked_under_speech() -> None:
+    """The music's own track in the fixture's mix: about 12 dB down under the voice."""
+    production = prepare(SCRIPT)
+    spoken = list(synthesize(production.utterances, production.engines, production.script.path))
+    mix = assemble(production.script, spoken, music=production.music)
+    speech = np.zeros_like(mix.audio.samples)
+    for placement, turn in zip(mix.placements, spoken, strict=True):
+        speech[placement.start : placement.end] += leveled(
+            turn.audio.samples, placement.gain_db, RATE
+        )
+    music = mix.audio.samples - speech
+    first = mix.placements[0]
+    alone = music[int(1.0 * RATE) : first.start - int(0.5 * RATE)]
+    under = music[first.start + int(0.2 * RATE) : first.end - int(0.2 * RATE)]
+    levels = Levels()
+    drop = rms_db(alone) - rms_db(under)
+    assert drop == pytest.approx(levels.music_db - levels.duck_db, abs=3.0)
+    # The ramp into the duck is smooth: no step bigger than 1 dB in any 10 ms.
+    envelope = [rms_db(music[i : i + 441]) for i in range(first.start - RATE, first.start, 441)]
+    assert max(abs(a - b) for a, b in itertools.pairwise(envelope)) < 3.0
+    # Speech plus music never clips before mastering.
+    assert float(np.abs(mix.audio.samples).max()) < 1.0
+
+
+def test_chapters_in_ffprobe_and_mutagen(rendered) -> None:
+    timeline = rendered["timeline"]
+    probed = json.loads(
+        subprocess.run(
+            ["ffprobe", "-v", "error", "-show_chapters", "-of", "json", str(rendered["mp3"])],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )["chapters"]
+    titles = ["First things", "Second thoughts"]
+    assert [c["tags"]["title"] for c in probed] == titles
+    starts = [float(c["start_time"]) for c in probed]
+    assert starts == sorted(starts)
+    tags = mutagen.id3.ID3(rendered["mp3"])
+    (toc,) = tags.getall("CTOC")
+    chaps = {f.element_id: f for f in tags.getall("CHAP")}
+    ordered = [chaps[element] for element in toc.child_element_ids]
+    assert [c.sub_frames["TIT2"].text[0] for c in ordered] == titles
+    assert [c.start_time for c in ordered] == sorted(c.start_time for c in ordered)
+    # Chapter one starts with the intro; chapter two with its sting, after the last words.
+    music = {m["name"]: m["start"] for m in timeline["music"]}
+    assert ordered[0].start_time / 1000 == pytest.approx(music["intro"], abs=0.05)
+    assert ordered[1].start_time / 1000 == pytest.approx(music["sting"], abs=0.05)
+    assert starts[1] == pytest.approx(music["sting"], abs=0.05)
+
+
+def test_id3_tags(rendered) -> None:
+    tags = mutagen.id3.ID3(rendered["mp3"])
+    assert tags.version[:2] == (2, 4)
+    assert str(tags["TIT2"]) == "Fixture episode"
+    assert str(tags["TALB"]) == "Test Show" and str(tags["TPE1"]) == "Test Show"
+    assert str(tags["TRCK"]) == "7"
+    assert str(tags["TDRC"]) == "2026-01-02"
+    (comment,) = tags.getall("COMM")
+    assert comment.text[0] == "Two hosts, two chapters, every kind of gap."
+    (cover,) = tags.getall("APIC")
+    assert cover.type == mutagen.id3.PictureType.COVER_FRONT
+    assert cover.mime == "image/jpeg"
+    assert cover.data == (REPO / "assets" / "cover.jpg").read_bytes()
+
+
+def test_chapters_json(rendered) -> None:
+    chapters = json.loads((rendered["dir"] / "chapters.json").read_text(encoding="utf-8"))
+    assert chapters["version"] == "1.2.0"
+    timeline = rendered["timeline"]
+    assert [(c["title"], c["startTime"]) for c in chapters["chapters"]] == [
+        (c["title"], round(c["start"], 3)) for c in timeline["chapters"]
+    ]
+
+
+def _script_turns() -> list[tuple[str, str]]:
+    names = {"ALEX": "Alex Example", "MAYA": "Maya Example"}
+    from pipeline.script import parse_script
+
+    return [(names[t.speaker], t.text) for t in parse_script(SCRIPT).turns()]
+
+
+def _joined(captions: list[tuple[str, str, float, float]]) -> list[tuple[str, str]]:
+    """Consecutive captions by one speaker, within one turn, joined back into turns."""
+    turns: list[tuple[str, str]] = []
+    last_end = None
+    for speaker, text, start, end in captions:
+        if turns and turns[-1][0] == speaker and last_end is not None and start - last_end < 0.01:
+            turns[-1] = (speaker, turns[-1][1] + " " + text)
+        else:
+            turns.append((speaker, text))
+        last_end = end
+    return turns
+
+
+def test_webvtt_parses_with_voices_and_matches_the_script(rendered) -> None:
+    captions = webvtt.read(str(rendered["mp3"].with_suffix(".vtt")))
+    rows = []
+    for caption in captions:
+        voice = re.match(r"<v ([^>]+)>", caption.raw_text)
+        assert voice, caption.raw_text
+        for line in caption.text.splitlines():
+            assert len(line) <= 65, line
+        assert caption.voice == voice.group(1)
+        rows.append(
+            (
+                caption.voice,
+                caption.text.replace("\n", " "),
+                caption.start_time.in_milliseconds() / 1000,
+                caption.end_time.in_milliseconds() / 1000,
+            )
+        )
+    assert _joined(rows) == _script_turns()
+    turns = rendered["timeline"]["turns"]
+    firsts = [rows[0]] + [b for a, b in itertools.pairwise(rows) if b[2] - a[3] > 0.01]
+    assert [round(r[2], 2) for r in firsts] == [round(t["start"], 2) for t in turns]
+
+
+def test_srt_parses_and_matches_the_script(rendered) -> None:
+    captions = webvtt.from_srt(str(rendered["mp3"].with_suffix(".srt")))
+    rows = []
+    for caption in captions:
+        speaker, _, text = caption.text.replace("\n", " ").partition(": ")
+        start, end = caption.start_time.in_milliseconds(), caption.end_time.in_milliseconds()
+        rows.append((speaker, text, start / 1000, end / 1000))
+    assert _joined(rows) == _script_turns()
+
+
+def test_podcasting_json_transcript(rendered) -> None:
+    transcript = json.loads((rendered["dir"] / "transcript.json").read_text(encoding="utf-8"))
+    assert transcript["version"] == "1.0.0"
+    rows = [(s["speaker"], s["body"], s["startTime"], s["endTime"]) for s in transcript["segments"]]
+    assert all(start < end for _, _, start, end in rows)
+    assert _joined(rows) == _script_turns()
+
+
+def test_shownotes_and_overview(rendered) -> None:
+    notes = (rendered["dir"] / "shownotes.md").read_text(encoding="utf-8")
+    assert notes.startswith("# Test Show, episode 7: Fixture episode")
+    assert "- Alex Example: voice" in notes and "- Maya Example: voice" in notes
+    assert "- 00:00 First things" in notes
+    assert re.search(r"- 00:\d\d Second thoughts", notes)
+    overview = rendered["dir"] / "episode-overview.png"
+    with overview.open("rb") as handle:
+        assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
+    from PIL import Image
+
+    with Image.open(overview) as image:
+        assert image.size == (1800, 700)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 
-from conftest import FIXTURES, FRONT_LINES, VOICES
+from conftest import FIXTURES, FRONT_LINES, REPO, VOICES
 
 from pipeline.script import MusicCue, Pause, Turn, parse_script
 
@@ -20,34 +21,40 @@ def test_front_matter_gives_episode_meta_and_hosts() -> None:
     alex = meta.hosts["ALEX"]
     assert alex.name == "Alex Example"
     assert alex.voice.resolve() == (VOICES / "joe.yaml").resolve()
-    assert alex.line == 9  # the `voice:` line, where voice errors point
+    assert alex.line == 12  # the `voice:` line, where voice errors point
+    assert meta.date == datetime.date(2026, 1, 2)
+    assert meta.music is not None and meta.cover is not None
+    assert meta.music.resolve() == (REPO / "assets" / "music" / "music.yaml").resolve()
+    assert meta.cover.resolve() == (REPO / "assets" / "cover.jpg").resolve()
 
 
 def test_fixture_structure_with_lines() -> None:
     script = parse_script(FIXTURES / "two_hosts.md")
     assert [(c.title, c.line) for c in script.chapters] == [
-        ("First things", 15),
-        ("Second thoughts", 24),
+        ("First things", 18),
+        ("Second thoughts", 29),
     ]
     first, second = script.chapters
     assert first.items == [
-        Turn("ALEX", "Hello and welcome to the show.", 17),
-        Turn("MAYA", "Thanks. It is good to be here today.", 18),
-        Pause(1.2, 20),
-        Turn("ALEX", "Let us begin with the first question.", 22),
+        MusicCue("intro", 20),
+        Turn("ALEX", "Hello and welcome to the show.", 22),
+        Turn("MAYA", "Thanks. It is good to be here today.", 23),
+        Pause(1.2, 25),
+        Turn("ALEX", "Let us begin with the first question.", 27),
     ]
     assert second.items == [
-        MusicCue("sting", 26),
+        MusicCue("sting", 31),
         Turn(
             "MAYA",
             "Here is the second chapter, and a longer answer "
             "that runs over two lines of the script.",
-            28,
+            33,
         ),
-        Pause(0.8, 31),
-        Turn("ALEX", "That is all for now.", 33),
+        Pause(0.8, 36),
+        Turn("ALEX", "That is all for now.", 38),
+        MusicCue("outro", 40),
     ]
-    assert [t.line for t in script.turns()] == [17, 18, 22, 28, 33]
+    assert [t.line for t in script.turns()] == [22, 23, 27, 33, 38]
 
 
 def test_multiline_turn_runs_to_blank_line(write_script) -> None:
@@ -161,7 +168,7 @@ def test_crlf_and_bom_are_accepted(tmp_path: Path) -> None:
     path = tmp_path / "windows.md"
     path.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8"))
     script = parse_script(path)
-    assert [t.line for t in script.turns()] == [17, 18, 22, 28, 33]
+    assert [t.line for t in script.turns()] == [22, 23, 27, 33, 38]
 
 
 def test_host_voice_paths_resolve_against_the_script_folder() -> None:

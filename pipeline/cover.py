@@ -1,0 +1,72 @@
+"""The show's cover art, drawn in code: a silicon wafer of cores with the show's name.
+
+3000 x 3000 pixels, RGB JPEG, as Apple Podcasts asks. ``make cover`` draws it again into
+``assets/cover.jpg``. Pillow's bundled font is used, so no font package is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import sys
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+SIZE = 3000
+TITLE = "Life is Artificial"
+BACKGROUND = (12, 16, 32)
+CORE = (40, 120, 200)
+LIT = (120, 220, 255)
+CHIP = (255, 170, 40)
+
+
+def draw_cover(title: str = TITLE, seed: int = 1) -> Image.Image:
+    """The cover: a wafer of glowing cores, one chip-sized square lit, and the title."""
+    rng = random.Random(seed)  # a fixed seed: the same cover every time
+    image = Image.new("RGB", (SIZE, SIZE), BACKGROUND)
+    draw = ImageDraw.Draw(image)
+    centre, radius = SIZE / 2, SIZE * 0.42
+    draw.ellipse(
+        (centre - radius, centre - radius - 250, centre + radius, centre + radius - 250),
+        fill=(22, 30, 58),
+    )
+    cell = 60
+    half = 7  # the lit chip: a square of cells around the centre
+    for row in range(-25, 26):
+        for col in range(-25, 26):
+            x, y = centre + col * cell, centre - 250 + row * cell
+            if math.hypot(x - centre, y - centre + 250) > radius - cell:
+                continue
+            in_chip = abs(row) <= half and abs(col) <= half
+            colour = CHIP if in_chip else (LIT if rng.random() < 0.12 else CORE)
+            draw.rounded_rectangle((x - 24, y - 24, x + 24, y + 24), radius=6, fill=colour)
+    glow = image.filter(ImageFilter.GaussianBlur(18))
+    image = Image.blend(image, glow, 0.35)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=260)
+    box = draw.textbbox((0, 0), title, font=font)
+    width = box[2] - box[0]
+    draw.rectangle((0, SIZE - 640, SIZE, SIZE - 140), fill=BACKGROUND)
+    draw.text(((SIZE - width) / 2, SIZE - 600), title, font=font, fill=(245, 245, 250))
+    small = ImageFont.load_default(size=110)
+    tagline = "deep dives into the machines behind AI"
+    box = draw.textbbox((0, 0), tagline, font=small)
+    draw.text(((SIZE - (box[2] - box[0])) / 2, SIZE - 290), tagline, font=small, fill=LIT)
+    return image
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pipeline.cover [OUT]``."""
+    parser = argparse.ArgumentParser(prog="python -m pipeline.cover", description=__doc__)
+    parser.add_argument("out", nargs="?", type=Path, default=Path("assets/cover.jpg"))
+    args = parser.parse_args(argv)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    draw_cover().save(args.out, "JPEG", quality=70, optimize=True, progressive=True)
+    print(f"wrote {args.out} ({SIZE}x{SIZE})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Transcripts timed from where each turn lands in the mix: WebVTT, SRT and Podcasting 2.0 JSON.
+
+Each turn is cut into caption cues at sentence ends, each cue at most ``MAX_LINES`` lines
+of at most ``LINE_CHARS`` characters. A turn's start and end are exact (from the mix); the
+cues inside it share its time in proportion to their length, since the engines report no
+word timings.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import textwrap
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.assemble import Mix
+from pipeline.script import Script
+
+LINE_CHARS = 62  # "about 65": a caption line a reader takes in at a glance
+MAX_LINES = 2
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+@dataclass(frozen=True)
+class Cue:
+    """One caption."""
+
+    start: float
+    """Seconds from the start of the episode."""
+
+    end: float
+    """Seconds from the start of the episode."""
+
+    speaker: str
+    """The host's display name."""
+
+    lines: tuple[str, ...]
+    """The caption's text, wrapped."""
+
+    line: int
+    """Script line of the turn it comes from."""
+
+    @property
+    def text(self) -> str:
+        """The caption's text on one line."""
+        return " ".join(self.lines)
+
+
+def cues(script: Script, mix: Mix) -> list[Cue]:
+    """Caption cues for every turn, in order."""
+    result = []
+    for placement in mix.placements:
+        turn = placement.turn
+        name = script.meta.hosts[turn.speaker].name
+        chunks = _chunks(turn.text)
+        start, end = mix.seconds(placement.start), mix.seconds(placement.end)
+        total = sum(len(" ".join(chunk)) for chunk in chunks)
+        at = start
+        for chunk in chunks:
+            length = (end - start) * len(" ".join(chunk)) / total
+            result.append(Cue(at, min(at + length, end), name, tuple(chunk), turn.line))
+            at += length
+    return result
+
+
+def _chunks(text: str) -> list[list[str]]:
+    """The text as groups of wrapped lines, each group a cue, breaking at sentence ends."""
+    groups: list[list[str]] = []
+    for sentence in _SENTENCE_END.split(text):
+        lines = textwrap.wrap(sentence, LINE_CHARS, break_long_words=False)
+        for index in range(0, len(lines), MAX_LINES):
+            groups.append(lines[index : index + MAX_LINES])
+    return groups
+
+
+def _timestamp(seconds: float, separator: str) -> str:
+    millis = round(seconds * 1000)
+    hours, rest = divmod(millis, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
+
+
+def to_vtt(all_cues: list[Cue]) -> str:
+    """WebVTT with a ``<v Name>`` voice tag on every cue."""
+    blocks = ["WEBVTT"]
+    for cue in all_cues:
+        voice = html.escape(cue.speaker, quote=False)
+        body = "\n".join(html.escape(line, quote=False) for line in cue.lines)
+        blocks.append(
+            f"{_timestamp(cue.start, '.')} --> {_timestamp(cue.end, '.')}\n<v {voice}>{body}"
+        )
+    return "\n\n".join(blocks) + "\n"
+
+
+def to_srt(all_cues: list[Cue]) -> str:
+    """SubRip captions, each cue starting with the speaker's name."""
+    blocks = []
+    for number, cue in enumerate(all_cues, start=1):
+        body = "\n".join(cue.lines)
+        blocks.append(
+            f"{number}\n{_timestamp(cue.start, ',')} --> {_timestamp(cue.end, ',')}\n"
+            f"{cue.speaker}: {body}"
+        )
+    return "\n\n".join(blocks) + "\n"
+
+
+def to_json(all_cues: list[Cue]) -> dict[str, Any]:
+    """A Podcasting 2.0 JSON transcript."""
+    return {
+        "version": "1.0.0",
+        "segments": [
+            {
+                "speaker": cue.speaker,
+                "startTime": round(cue.start, 3),
+                "endTime": round(cue.end, 3),
+                "body": cue.text,
+            }
+            for cue in all_cues
+        ],
+    }
