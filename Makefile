@@ -53,7 +53,9 @@ episode: setup
 check: setup
 	$(PY) -m pipeline check $(SCRIPT)
 
+# The tests also compose the music, so they need the synthesizer too.
 test: setup
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(MUSIC_PACKAGES)"
 	$(PY) -m pytest -q
 
 lint: setup

@@ -66,12 +66,6 @@ class Release:
     def of(script: Script, mix: Mix) -> Release:
         """The release a script and its mix make."""
         meta = script.meta
-        if meta.cover is not None and not meta.cover.is_file():
-            raise PipelineError(
-                f"cover art {meta.cover} does not exist",
-                path=script.path,
-                hint="run 'make cover', or fix the 'cover:' path in the front matter",
-            )
         starts = [round(mix.seconds(c.start) * 1000) for c in mix.chapters]
         ends = [*starts[1:], round(mix.audio.duration * 1000)]
         return Release(

@@ -76,7 +76,27 @@ def prepare(script_path: Path, voice_overrides: dict[str, Path] | None = None) -
     voices = host_voices(script, voice_overrides)
     engines = load_engines(voices)
     music = load_music(script)
+    check_cover(script)
     return Production(script, voices, engines, music, utterances(script))
+
+
+def check_cover(script: Script) -> None:
+    """The cover art the front matter names exists and is a JPEG or PNG."""
+    cover = script.meta.cover
+    if cover is None:
+        return
+    if not cover.is_file():
+        raise PipelineError(
+            f"cover art {cover} does not exist",
+            path=script.path,
+            hint="run 'make cover', or fix the 'cover:' path in the front matter",
+        )
+    if cover.suffix.lower() not in (".jpg", ".jpeg", ".png"):
+        raise PipelineError(
+            f"cover art {cover} must be a .jpg or .png file",
+            path=script.path,
+            hint="podcast apps take JPEG or PNG, 1400 to 3000 pixels square",
+        )
 
 
 def load_music(script: Script) -> MusicLibrary | None:

@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import FRONT_LINES, FRONT_MATTER, VOICES
+from conftest import FRONT_LINES, FRONT_MATTER, REPO, VOICES
 
 from pipeline.cli import main
 from pipeline.package import atomic_output
@@ -241,3 +241,40 @@ def test_atomic_output_replaces_only_when_complete(tmp_path) -> None:
         assert target.read_bytes() == b"previous episode"
     assert target.read_bytes() == b"new episode"
     assert [p.name for p in tmp_path.iterdir()] == ["episode.mp3"]
+
+
+MUSIC = REPO / "assets" / "music" / "music.yaml"
+
+
+def test_music_cue_without_a_library(write_script, tmp_path, capsys) -> None:
+    path = write_script("## Chapter\n[music: intro]\nALEX: hi\n")
+    err = render_fails(path, tmp_path, capsys)
+    assert f"{path}:{BODY + 1}: [music: intro] but the script names no music library" in err
+    assert "music: ../assets/music/music.yaml" in err
+
+
+def test_unknown_music_piece(write_script, tmp_path, capsys) -> None:
+    raw = FRONT_MATTER.replace("hosts:", f"music: {MUSIC}\nhosts:", 1)
+    path = write_script(raw=raw + "## Chapter\nALEX: hi\n[music: jingle]\n")
+    err = render_fails(path, tmp_path, capsys)
+    assert f"{path}:{BODY + 3}: no music called 'jingle'" in err
+    assert "pieces: intro, outro, sting" in err
+
+
+def test_missing_music_library(write_script, tmp_path, capsys) -> None:
+    raw = FRONT_MATTER.replace("hosts:", "music: nowhere/music.yaml\nhosts:", 1)
+    err = render_fails(write_script(raw=raw + "## Chapter\nALEX: hi\n"), tmp_path, capsys)
+    assert "music library not found" in err and "make music" in err
+
+
+def test_missing_cover(write_script, tmp_path, capsys) -> None:
+    raw = FRONT_MATTER.replace("hosts:", "cover: nowhere.jpg\nhosts:", 1)
+    err = render_fails(write_script(raw=raw + "## Chapter\nALEX: hi\n"), tmp_path, capsys)
+    assert "cover art" in err and "nowhere.jpg does not exist" in err
+
+
+def test_bad_date(write_script, tmp_path, capsys) -> None:
+    raw = FRONT_MATTER.replace("hosts:", "date: next Tuesday\nhosts:", 1)
+    path = write_script(raw=raw + "## Chapter\nALEX: hi\n")
+    err = render_fails(path, tmp_path, capsys)
+    assert f"{path}:6: 'date' must be a date written YYYY-MM-DD" in err
