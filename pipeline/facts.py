@@ -26,7 +26,7 @@ from text_to_num import alpha2digit
 
 from pipeline.errors import PipelineError
 from pipeline.script import Script, Turn
-from pipeline.yamlfile import YamlDoc, parse_yaml
+from pipeline.yamlfile import YamlDoc, read_yaml
 
 # Spoken and written unit forms -> one canonical unit. Longest phrases are tried first.
 UNIT_FORMS: dict[str, tuple[str, ...]] = {
@@ -158,11 +158,7 @@ class FactSheet:
     @staticmethod
     def load(path: Path) -> FactSheet:
         """Read and validate a fact sheet, checking quotes against local copies of sources."""
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise PipelineError("fact sheet not found", path=path) from None
-        doc = parse_yaml(text, path)
+        doc = read_yaml(path, "fact sheet")
         if not isinstance(doc.data, dict) or set(doc.data) != {"sources", "facts"}:
             raise doc.error("a fact sheet has two fields: 'sources' and 'facts'")
         sources = _load_sources(doc, path)

@@ -15,8 +15,7 @@ import numpy as np
 import soundfile
 
 from pipeline.audio import SAMPLE_RATE, Audio
-from pipeline.errors import PipelineError
-from pipeline.yamlfile import parse_yaml
+from pipeline.yamlfile import read_yaml
 
 
 @dataclass(frozen=True)
@@ -52,13 +51,7 @@ class MusicLibrary:
     @staticmethod
     def load(path: Path) -> MusicLibrary:
         """Read the library and every piece's audio."""
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise PipelineError(
-                "music library not found", path=path, hint="run 'make music' to compose it"
-            ) from None
-        doc = parse_yaml(text, path)
+        doc = read_yaml(path, "music library", hint="run 'make music' to compose it")
         data = doc.data
         if not isinstance(data, dict) or not isinstance(data.get("pieces"), dict):
             raise doc.error("a music library has 'license' and 'pieces'")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pipeline.errors import PipelineError
 from pipeline.script import Script
-from pipeline.yamlfile import YamlDoc, parse_yaml
+from pipeline.yamlfile import YamlDoc, read_yaml
 
 VOICE_KEYS = ("engine", "model", "speaker", "rate", "license", "description")
 MIN_RATE, MAX_RATE = 0.5, 2.0
@@ -66,15 +66,7 @@ class Voice:
     def load(path: Path | str) -> Voice:
         """Read and check the voice file at ``path``."""
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise PipelineError(
-                "voice file does not exist", path=path, hint="see voices/ for examples"
-            ) from None
-        except UnicodeDecodeError:
-            raise PipelineError("the voice file is not UTF-8", path=path, line=1) from None
-        doc = parse_yaml(text, path)
+        doc = read_yaml(path, "voice file", hint="see voices/ for examples")
         data = doc.data
         if not isinstance(data, dict):
             raise doc.error("a voice file must be a mapping (key: value)")

@@ -42,6 +42,17 @@ class YamlDoc:
         return PipelineError(message, path=self.path, line=self.line_of(*keys), hint=hint)
 
 
+def read_yaml(path: Path, what: str, hint: str | None = None) -> YamlDoc:
+    """Read and parse the YAML file at ``path``; ``what`` names it in errors."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PipelineError(f"{what} not found", path=path, hint=hint) from None
+    except UnicodeDecodeError:
+        raise PipelineError(f"the {what} is not UTF-8", path=path, line=1) from None
+    return parse_yaml(text, path)
+
+
 def parse_yaml(text: str, path: Path, start_line: int = 1) -> YamlDoc:
     """Parse ``text`` (which begins at ``start_line`` of ``path``) into a :class:`YamlDoc`."""
     try:
