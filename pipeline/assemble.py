@@ -91,6 +91,9 @@ class Placement:
     speech_text: str
     """What the engine was asked to say."""
 
+    words: str
+    """What a listener should hear, in plain words."""
+
     start: int
     """First sample of the turn's speech."""
 
@@ -214,7 +217,8 @@ def assemble(
                     gap = samples(timing.turn_gap)
                 start = cursor + gap
                 end = start + len(turn_audio.audio.samples)
-                placements.append(Placement(item, turn_audio.utterance.text, start, end, gain_db))
+                said = turn_audio.utterance
+                placements.append(Placement(item, said.text, said.words, start, end, gain_db))
                 chapter_start = start if chapter_start is None else chapter_start
                 cursor, pending, first_turn = end, None, False
         chapters.append(

@@ -257,6 +257,7 @@ def timeline(script: Script, mix: Mix) -> dict[str, Any]:
                 "line": p.turn.line,
                 "text": p.turn.text,
                 "speech": p.speech_text,
+                "words": p.words,
             }
             for p in mix.placements
         ],

@@ -9,6 +9,7 @@ from pathlib import Path
 from pipeline.assemble import Timing, assemble
 from pipeline.engines import Engine
 from pipeline.errors import PipelineError
+from pipeline.lexicon import Lexicon
 from pipeline.master import MasterReport, Spec, master
 from pipeline.music import MusicLibrary
 from pipeline.overview import draw_overview
@@ -22,7 +23,7 @@ from pipeline.package import (
     write_companions,
 )
 from pipeline.script import MusicCue, Script, parse_script
-from pipeline.speech import Utterance, utterances
+from pipeline.speech import Mode, Utterance, utterances
 from pipeline.synthesize import load_engines, synthesize
 from pipeline.voices import Voice, host_voices
 
@@ -75,9 +76,40 @@ def prepare(script_path: Path, voice_overrides: dict[str, Path] | None = None) -
     script = parse_script(script_path)
     voices = host_voices(script, voice_overrides)
     engines = load_engines(voices)
+    lexicons = load_lexicons(script, voices, engines)
+    modes = {
+        speaker: Mode.PHONEMES if engine.phoneme_set is not None else Mode.RESPELL
+        for speaker, engine in engines.items()
+    }
     music = load_music(script)
     check_cover(script)
-    return Production(script, voices, engines, music, utterances(script))
+    return Production(script, voices, engines, music, utterances(script, modes, lexicons))
+
+
+def load_lexicons(
+    script: Script, voices: dict[str, Voice], engines: dict[str, Engine]
+) -> dict[str, Lexicon]:
+    """Each host's lexicon: the show's, overridden by the voice's own; IPA checked against
+    the phonemes of engines that take them."""
+    show = Lexicon.load(script.meta.lexicon) if script.meta.lexicon else Lexicon.empty()
+    lexicons = {}
+    for speaker, voice in voices.items():
+        lexicon = show.overridden_by(Lexicon.load(voice.lexicon)) if voice.lexicon else show
+        known = engines[speaker].phoneme_set
+        if known is not None:
+            for entry in lexicon.entries.values():
+                unknown = sorted(set(entry.ipa.replace(" ", "")) - known)
+                if unknown:
+                    raise PipelineError(
+                        f"the IPA for {entry.term!r} has phonemes {voice.engine} does not know: "
+                        f"{' '.join(unknown)}",
+                        path=entry.path,
+                        line=entry.line,
+                        hint="use espeak-ng's IPA symbols (see what Piper makes of a similar "
+                        "word with 'espeak-ng -q --ipa')",
+                    )
+        lexicons[speaker] = lexicon
+    return lexicons
 
 
 def check_cover(script: Script) -> None:

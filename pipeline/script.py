@@ -41,7 +41,7 @@ _MARK = "\x00"  # stands where a comment was
 
 MAX_PAUSE_S = 60.0
 REQUIRED_KEYS = ("podcast", "episode", "title", "description", "hosts")
-FRONT_MATTER_KEYS = (*REQUIRED_KEYS, "date", "facts", "music", "cover")
+FRONT_MATTER_KEYS = (*REQUIRED_KEYS, "date", "facts", "lexicon", "music", "cover")
 HOST_KEYS = ("name", "voice")
 
 
@@ -86,6 +86,9 @@ class EpisodeMeta:
 
     facts: Path | None = None
     """Fact sheet that every figure in the turns must match (``check`` enforces it)."""
+
+    lexicon: Path | None = None
+    """Pronunciation lexicon for every voice (``voices/lexicon.yaml``)."""
 
     music: Path | None = None
     """Music library (``music.yaml``) that ``[music: NAME]`` cues play from."""
@@ -269,6 +272,7 @@ def _parse_meta(doc: YamlDoc, path: Path) -> EpisodeMeta:
     return EpisodeMeta(
         date=date,
         facts=path_field("facts", "facts.yaml"),
+        lexicon=path_field("lexicon", "../voices/lexicon.yaml"),
         music=path_field("music", "../assets/music/music.yaml"),
         cover=path_field("cover", "../assets/cover.jpg"),
         podcast=text_field("podcast"),

@@ -22,7 +22,7 @@ from pipeline.errors import PipelineError
 from pipeline.script import Script
 from pipeline.yamlfile import YamlDoc, read_yaml
 
-VOICE_KEYS = ("engine", "model", "speaker", "rate", "license", "description")
+VOICE_KEYS = ("engine", "model", "speaker", "rate", "lexicon", "license", "description")
 MIN_RATE, MAX_RATE = 0.5, 2.0
 
 
@@ -50,6 +50,9 @@ class Voice:
 
     description: str | None
     """Free text for people: who the voice is."""
+
+    lexicon: Path | None
+    """This voice's own lexicon, overriding the show's entries (optional)."""
 
     doc: YamlDoc
     """The parsed file, kept so engines can report errors at the right line."""
@@ -95,7 +98,7 @@ class Voice:
         ):
             raise doc.error("'speaker' must be a name or a number", "speaker")
         optional_text = {}
-        for key in ("model", "license", "description"):
+        for key in ("model", "lexicon", "license", "description"):
             value = data.get(key)
             if value is not None and not isinstance(value, str):
                 raise doc.error(f"{key!r} must be text", key)
@@ -108,6 +111,7 @@ class Voice:
             rate=float(rate),
             license=optional_text["license"],
             description=optional_text["description"],
+            lexicon=(path.parent / optional_text["lexicon"]) if optional_text["lexicon"] else None,
             doc=doc,
         )
 

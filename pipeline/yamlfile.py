@@ -58,7 +58,8 @@ def parse_yaml(text: str, path: Path, start_line: int = 1) -> YamlDoc:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
+        # An unclosed bracket is reported where it was opened, not at the end of the file.
+        mark = exc.context_mark or exc.problem_mark
         line = start_line + mark.line if mark else start_line
         raise PipelineError(
             f"invalid YAML: {exc.problem or exc}",

@@ -96,8 +96,8 @@ def test_synthesize_shows_progress_and_resamples(capsys) -> None:
         "MAYA": load_engine(Voice.load(VOICES / "slt.yaml")),
     }
     utterances = [
-        Utterance(Turn("ALEX", "Hello.", 1), "Hello."),
-        Utterance(Turn("MAYA", "Hi there.", 2), "Hi there."),
+        Utterance(Turn("ALEX", "Hello.", 1), "Hello.", "Hello."),
+        Utterance(Turn("MAYA", "Hi there.", 2), "Hi there.", "Hi there."),
     ]
     spoken = list(synthesize(utterances, engines, Path("x.md"), progress=True))
     assert [s.audio.sample_rate for s in spoken] == [44_100, 44_100]

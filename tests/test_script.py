@@ -174,13 +174,3 @@ def test_crlf_and_bom_are_accepted(tmp_path: Path) -> None:
 def test_host_voice_paths_resolve_against_the_script_folder() -> None:
     script = parse_script(FIXTURES / "two_hosts.md")
     assert script.meta.hosts["MAYA"].voice.resolve() == (VOICES / "slt.yaml").resolve()
-
-
-def test_speech_text_strips_markdown_and_typography() -> None:
-    from pipeline.speech import speech_text
-
-    assert speech_text("It’s **huge** — *really* [big](https://x.y)…") == (
-        "It's huge , really big..."
-    )
-    assert speech_text("  two\n  lines ") == "two lines"
-    assert speech_text("snake_case stays") == "snake_case stays"

@@ -21,6 +21,9 @@ class Engine(Protocol):
     name: str
     """Engine name as written in voice files."""
 
+    phoneme_set: frozenset[str] | None
+    """Phonemes it accepts inline as ``[[ ... ]]``, or None if it reads text only."""
+
     def synthesize(self, text: str) -> Audio:
         """Speak ``text``; raise ``EngineFailure`` when the engine fails."""
         ...

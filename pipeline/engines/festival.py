@@ -41,6 +41,9 @@ class FestivalEngine:
     name: str = "festival"
     """Engine name."""
 
+    phoneme_set: None = None
+    """Festival reads text: the lexicon gives it respellings."""
+
     @staticmethod
     def load(voice: Voice) -> FestivalEngine:
         """Check that Festival and the voice are installed."""
@@ -63,6 +66,11 @@ class FestivalEngine:
             )
         return FestivalEngine(program=program, voice_name=voice_name, rate=voice.rate)
 
+    @staticmethod
+    def input_bytes(text: str) -> bytes:
+        """What ``text2wave`` reads on stdin for ``text``: Latin-1, as Festival expects."""
+        return text.encode("latin-1", errors="replace")
+
     def synthesize(self, text: str) -> Audio:
         """Speak ``text``: it goes in on stdin, never through a shell."""
         # HTS voices take their pace from hts_engine's -r option, not Duration_Stretch.
@@ -79,7 +87,7 @@ class FestivalEngine:
             try:
                 result = subprocess.run(
                     args,
-                    input=text.encode("latin-1", errors="replace"),  # Festival reads Latin-1
+                    input=self.input_bytes(text),
                     capture_output=True,
                     timeout=TIMEOUT_S,
                     check=False,

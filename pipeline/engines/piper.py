@@ -31,6 +31,15 @@ class PiperEngine:
     name: str = "piper"
     """Engine name."""
 
+    @property
+    def phoneme_set(self) -> frozenset[str]:
+        """The model's phonemes: what ``[[ ... ]]`` blocks may contain."""
+        return frozenset(self.voice.config.phoneme_id_map)
+
+    def phonemes(self, text: str) -> list[list[str]]:
+        """The phonemes Piper makes of ``text``, by sentence: what the model is given."""
+        return self.voice.phonemize(text)
+
     @staticmethod
     def load(voice: Voice) -> PiperEngine:
         """Load the voice's model: a package that ships one (``model_path()``), or a .onnx path."""
