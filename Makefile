@@ -13,12 +13,13 @@ APT_PACKAGES := ffmpeg festival festvox-us-slt-hts
 MUSIC_PACKAGES := fluidsynth fluid-soundfont-gm
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help setup apt apt-install episode check test lint format clean music cover
+.PHONY: help setup apt apt-install episode check qa test lint format clean music cover
 
 help:
 	@echo "make episode   render $(SCRIPT) to $(EPISODE) (sets up first)"
 	@echo "make test      run the test suite (sets up first)"
 	@echo "make check     validate the script, voices and figures without rendering"
+	@echo "make qa        speech-recognition QA of the rendered episode (build/qa.md)"
 	@echo "make music     compose and render assets/music/ again (FluidSynth)"
 	@echo "make cover     draw assets/cover.jpg again"
 	@echo "make lint      ruff"
@@ -49,6 +50,11 @@ $(VENV)/.installed: pyproject.toml
 episode: setup
 	$(PY) -m pipeline check $(SCRIPT)
 	$(PY) -m pipeline render $(SCRIPT) -o $(EPISODE)
+
+# QA reports; it renders first only if there is no episode yet, and never fails on scores.
+qa: setup
+	@[ -f $(EPISODE) ] || $(MAKE) --no-print-directory episode
+	$(PY) -m pipeline qa $(SCRIPT) -i $(EPISODE)
 
 check: setup
 	$(PY) -m pipeline check $(SCRIPT)

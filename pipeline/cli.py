@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections import Counter
 from pathlib import Path
 
 from pipeline.errors import PipelineError
 from pipeline.facts import FactSheet, check_facts
+from pipeline.lexicon import Lexicon
+from pipeline.qa import listen, write_reports
 from pipeline.render import prepare, render
+from pipeline.script import parse_script
 
 WORDS_PER_MINUTE = 150  # a typical podcast pace, for the length estimate
 LONG_TURN_WORDS = 120  # longer turns lose a listener; the summary flags them
@@ -74,16 +78,35 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SPEAKER=FILE",
         help=voice_help,
     )
+
+    qa_cmd = commands.add_parser(
+        "qa",
+        help="listen to the rendered MP3 with a speech recogniser and report what it heard",
+        description="Decode every turn of the rendered MP3 with pocketsphinx and compare it "
+        "with the script: word error rate per turn and host, the worst turns, each lexicon "
+        "term as heard, words a minute. Writes qa.json and qa.md beside the MP3. A relative "
+        "measure: it does not fail on a high error rate.",
+    )
+    qa_cmd.add_argument("script", type=Path, help="the episode script (for names and lexicon)")
+    qa_cmd.add_argument(
+        "-i",
+        "--input",
+        type=Path,
+        default=Path("build/episode.mp3"),
+        help="the rendered MP3, with its .timeline.json beside it (default: build/episode.mp3)",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = build_parser().parse_args(argv)
-    overrides = dict(args.voice)
+    overrides = dict(getattr(args, "voice", []))
     try:
         if args.command == "render":
             return _render(args, overrides)
+        if args.command == "qa":
+            return _qa(args.script, args.input)
         return _check(args.script, overrides)
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -144,4 +167,26 @@ def _check(script_path: Path, overrides: dict[str, Path]) -> int:
             print(f"  quotes not verified (no local copy): {', '.join(sheet.unverified)}")
         if facts.unused:
             print(f"  fact sheet entries not said: {', '.join(f.id for f in facts.unused)}")
+    return 0
+
+
+def _qa(script_path: Path, mp3: Path) -> int:
+    script = parse_script(script_path)
+    lexicon = Lexicon.load(script.meta.lexicon) if script.meta.lexicon else Lexicon.empty()
+    timeline_path = mp3.with_suffix(".timeline.json")
+    try:
+        timeline = json.loads(timeline_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PipelineError(
+            f"{timeline_path} not found", hint="render the episode first ('make episode')"
+        ) from None
+    report = listen(mp3, timeline, lexicon)
+    names = {speaker: host.name for speaker, host in script.meta.hosts.items()}
+    json_path, md_path = write_reports(report, mp3.parent, names)
+    for speaker, summary in report.hosts.items():
+        print(
+            f"{names.get(speaker, speaker)}: median WER {summary.median_wer:.2f} over "
+            f"{summary.turns} turns, {summary.words_per_minute:.0f} words a minute"
+        )
+    print(f"wrote {json_path} and {md_path}")
     return 0
