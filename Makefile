@@ -13,7 +13,7 @@ APT_PACKAGES := ffmpeg festival festvox-us-slt-hts
 MUSIC_PACKAGES := fluidsynth fluid-soundfont-gm
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help setup apt apt-install episode check qa test lint format clean music cover
+.PHONY: help setup apt apt-install episode check qa test lint format clean music cover models references
 
 help:
 	@echo "make episode   render $(SCRIPT) to $(EPISODE) (sets up first)"
@@ -22,6 +22,8 @@ help:
 	@echo "make qa        speech-recognition QA of the rendered episode (build/qa.md)"
 	@echo "make music     compose and render assets/music/ again (FluidSynth)"
 	@echo "make cover     draw assets/cover.jpg again"
+	@echo "make models    download the Coqui models the script's voices name (network)"
+	@echo "make references  speak voices/<host>-reference.wav again (clips for cloning)"
 	@echo "make lint      ruff"
 	@echo "make clean     remove build/ (keeps .venv)"
 
@@ -46,8 +48,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@
 
+# The Coqui engine's packages (several GB): for the tests, and for renders whose voices use it.
+$(VENV)/.coqui: $(VENV)/.installed
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,coqui]'
+	touch $@
+
 # The check (script, voices, and every figure against the fact sheet) runs first.
 episode: setup
+	@if $(PY) -m pipeline engines $(SCRIPT) | grep -qx coqui; then \
+	  $(MAKE) --no-print-directory $(VENV)/.coqui; fi
 	$(PY) -m pipeline check $(SCRIPT)
 	$(PY) -m pipeline render $(SCRIPT) -o $(EPISODE)
 
@@ -60,7 +69,7 @@ check: setup
 	$(PY) -m pipeline check $(SCRIPT)
 
 # The tests also compose the music, so they need the synthesizer too.
-test: setup
+test: setup $(VENV)/.coqui
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(MUSIC_PACKAGES)"
 	$(PY) -m pytest -q
 
@@ -72,9 +81,16 @@ format: setup
 	$(PY) -m ruff format pipeline tests
 	$(PY) -m ruff check --fix pipeline tests
 
+# Fetch the Coqui models the script's voices name (needs the network; once per machine).
+models: setup $(VENV)/.coqui
+	$(PY) -m pipeline models $(SCRIPT)
+
 music: $(VENV)/.installed
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(MUSIC_PACKAGES)"
 	$(PY) -m pipeline.compose assets/music
+
+references: $(VENV)/.installed
+	$(PY) -m pipeline.reference $(SCRIPT) voices
 
 cover: $(VENV)/.installed
 	$(PY) -m pipeline.cover assets/cover.jpg

@@ -14,6 +14,7 @@ from pipeline.lexicon import Lexicon
 from pipeline.qa import listen, write_reports
 from pipeline.render import prepare, render
 from pipeline.script import parse_script
+from pipeline.voices import host_voices
 
 WORDS_PER_MINUTE = 150  # a typical podcast pace, for the length estimate
 LONG_TURN_WORDS = 120  # longer turns lose a listener; the summary flags them
@@ -79,6 +80,36 @@ def build_parser() -> argparse.ArgumentParser:
         help=voice_help,
     )
 
+    engines_cmd = commands.add_parser(
+        "engines",
+        help="list the engines the script's voices use (for set-up), without loading them",
+    )
+    engines_cmd.add_argument("script", type=Path, help="the episode script")
+    engines_cmd.add_argument(
+        "--voice",
+        action="append",
+        type=_voice_override,
+        default=[],
+        metavar="SPEAKER=FILE",
+        help=voice_help,
+    )
+
+    models_cmd = commands.add_parser(
+        "models",
+        help="download the Coqui models the script's voices name (needs the network)",
+        description="Fetch every named Coqui model the hosts' voices use into the local "
+        "cache, once, on a networked machine; renders never download.",
+    )
+    models_cmd.add_argument("script", type=Path, help="the episode script")
+    models_cmd.add_argument(
+        "--voice",
+        action="append",
+        type=_voice_override,
+        default=[],
+        metavar="SPEAKER=FILE",
+        help=voice_help,
+    )
+
     qa_cmd = commands.add_parser(
         "qa",
         help="listen to the rendered MP3 with a speech recogniser and report what it heard",
@@ -107,6 +138,12 @@ def main(argv: list[str] | None = None) -> int:
             return _render(args, overrides)
         if args.command == "qa":
             return _qa(args.script, args.input)
+        if args.command == "engines":
+            voices = host_voices(parse_script(args.script), overrides)
+            print("\n".join(sorted({voice.engine for voice in voices.values()})))
+            return 0
+        if args.command == "models":
+            return _models(args.script, overrides)
         return _check(args.script, overrides)
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -189,4 +226,16 @@ def _qa(script_path: Path, mp3: Path) -> int:
             f"{summary.turns} turns, {summary.words_per_minute:.0f} words a minute"
         )
     print(f"wrote {json_path} and {md_path}")
+    return 0
+
+
+def _models(script_path: Path, overrides: dict[str, Path]) -> int:
+    voices = host_voices(parse_script(script_path), overrides)
+    named = {v.model: v for v in voices.values() if v.engine == "coqui" and v.model}
+    if not named:
+        print("no voice of this script names a Coqui model: nothing to download")
+    for name, voice in named.items():
+        from pipeline.engines.coqui import download
+
+        print(f"{name}: {download(voice)}")
     return 0

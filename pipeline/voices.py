@@ -22,7 +22,12 @@ from pipeline.errors import PipelineError
 from pipeline.script import Script
 from pipeline.yamlfile import YamlDoc, read_yaml
 
-VOICE_KEYS = ("engine", "model", "speaker", "rate", "lexicon", "license", "description")
+COMMON_KEYS = ("engine", "model", "speaker", "rate", "lexicon", "license", "description")
+# Settings only some engines take; each engine says which (``ENGINE_KEYS``).
+ENGINE_KEYS = {
+    "coqui": ("model_path", "config_path", "speaker_wav", "language", "license_accepted"),
+}
+VOICE_KEYS = (*COMMON_KEYS, *(key for keys in ENGINE_KEYS.values() for key in keys))
 MIN_RATE, MAX_RATE = 0.5, 2.0
 
 
@@ -53,6 +58,9 @@ class Voice:
 
     lexicon: Path | None
     """This voice's own lexicon, overriding the show's entries (optional)."""
+
+    extra: dict[str, str]
+    """Engine-specific settings (``ENGINE_KEYS``), as written."""
 
     doc: YamlDoc
     """The parsed file, kept so engines can report errors at the right line."""
@@ -87,6 +95,12 @@ class Voice:
                 "engine",
                 hint="e.g. 'engine: piper' or 'engine: festival'",
             )
+        for key in data:
+            owner = next((e for e, keys in ENGINE_KEYS.items() if key in keys), None)
+            if owner is not None and owner != engine:
+                raise doc.error(
+                    f"{key!r} is a setting of the {owner} engine, not of {engine}", str(key)
+                )
         rate = data.get("rate", 1.0)
         if isinstance(rate, bool) or not isinstance(rate, int | float):
             raise doc.error("'rate' must be a number, e.g. 1.0", "rate")
@@ -98,7 +112,7 @@ class Voice:
         ):
             raise doc.error("'speaker' must be a name or a number", "speaker")
         optional_text = {}
-        for key in ("model", "lexicon", "license", "description"):
+        for key in ("model", "lexicon", "license", "description", *ENGINE_KEYS.get(engine, ())):
             value = data.get(key)
             if value is not None and not isinstance(value, str):
                 raise doc.error(f"{key!r} must be text", key)
@@ -112,6 +126,11 @@ class Voice:
             license=optional_text["license"],
             description=optional_text["description"],
             lexicon=(path.parent / optional_text["lexicon"]) if optional_text["lexicon"] else None,
+            extra={
+                key: optional_text[key]
+                for key in ENGINE_KEYS.get(engine, ())
+                if optional_text.get(key) is not None
+            },
             doc=doc,
         )
 

@@ -45,10 +45,17 @@ def _load_festival(voice: Voice) -> Engine:
     return FestivalEngine.load(voice)
 
 
+def _load_coqui(voice: Voice) -> Engine:
+    from pipeline.engines.coqui import CoquiEngine
+
+    return CoquiEngine.load(voice)
+
+
 # Loaders import lazily so an engine's heavy packages load only when a voice uses it.
 ENGINES: dict[str, Callable[[Voice], Engine]] = {
     "piper": _load_piper,
     "festival": _load_festival,
+    "coqui": _load_coqui,
 }
 
 
