@@ -11,15 +11,22 @@ EPISODE ?= build/episode.mp3
 APT_PACKAGES := ffmpeg festival festvox-us-slt-hts
 # Only `make music` needs a synthesizer: the rendered music is committed.
 MUSIC_PACKAGES := fluidsynth fluid-soundfont-gm
+# `make serve` runs nginx; the tests also start sshd and drive Chromium.
+SERVE_PACKAGES := nginx
+TEST_PACKAGES := $(MUSIC_PACKAGES) $(SERVE_PACKAGES) openssh-server openssh-client chromium
+SHOW ?= podcast.yaml
+PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help setup apt apt-install episode check qa test lint format clean music cover models references
+.PHONY: help setup apt apt-install episode check qa test lint format clean music cover models references publish serve
 
 help:
 	@echo "make episode   render $(SCRIPT) to $(EPISODE) (sets up first)"
 	@echo "make test      run the test suite (sets up first)"
 	@echo "make check     validate the script, voices and figures without rendering"
 	@echo "make qa        speech-recognition QA of the rendered episode (build/qa.md)"
+	@echo "make publish   build the podcast site and deliver it (podcast.yaml's target)"
+	@echo "make serve     serve build/site on http://127.0.0.1:$(PORT)/ (nginx)"
 	@echo "make music     compose and render assets/music/ again (FluidSynth)"
 	@echo "make cover     draw assets/cover.jpg again"
 	@echo "make models    download the Coqui models the script's voices name (network)"
@@ -69,8 +76,13 @@ check: setup
 	$(PY) -m pipeline check $(SCRIPT)
 
 # The tests also compose the music, so they need the synthesizer too.
-test: setup $(VENV)/.coqui
-	@$(MAKE) --no-print-directory apt-install PACKAGES="$(MUSIC_PACKAGES)"
+# The S3-compatible test server, from npm.
+$(VENV)/npm/.installed:
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/npm s3rver@3.7.1
+	touch $@
+
+test: setup $(VENV)/.coqui $(VENV)/npm/.installed
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(TEST_PACKAGES)"
 	$(PY) -m pytest -q
 
 lint: setup
@@ -80,6 +92,17 @@ lint: setup
 format: setup
 	$(PY) -m ruff format pipeline tests
 	$(PY) -m ruff check --fix pipeline tests
+
+# Build the site from the rendered episode and deliver it (podcast.yaml's target).
+publish: setup
+	@[ -f $(EPISODE) ] || $(MAKE) --no-print-directory episode
+	$(PY) -m pipeline publish --show $(SHOW) --script $(SCRIPT) --build $(dir $(EPISODE))
+
+# Serve the built site on http://127.0.0.1:$(PORT)/ with nginx (HTTP Range requests work).
+serve: setup
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(SERVE_PACKAGES)"
+	@[ -f build/site/index.html ] || $(MAKE) --no-print-directory publish
+	$(PY) -m pipeline.serve build/site --port $(PORT)
 
 # Fetch the Coqui models the script's voices name (needs the network; once per machine).
 models: setup $(VENV)/.coqui

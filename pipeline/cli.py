@@ -11,9 +11,11 @@ from pathlib import Path
 from pipeline.errors import PipelineError
 from pipeline.facts import FactSheet, check_facts
 from pipeline.lexicon import Lexicon
+from pipeline.publish import publish
 from pipeline.qa import listen, write_reports
 from pipeline.render import prepare, render
 from pipeline.script import parse_script
+from pipeline.show import Show, parse_target
 from pipeline.voices import host_voices
 
 WORDS_PER_MINUTE = 150  # a typical podcast pace, for the length estimate
@@ -110,6 +112,41 @@ def build_parser() -> argparse.ArgumentParser:
         help=voice_help,
     )
 
+    publish_cmd = commands.add_parser(
+        "publish",
+        help="build the podcast site (feed, pages, media) and deliver it to the host",
+        description="Build the site for the rendered episode and deliver it: media first, "
+        "the feed last, each file atomically, unchanged files skipped. The target comes from "
+        "podcast.yaml; --target and its settings override it.",
+    )
+    publish_cmd.add_argument(
+        "--show",
+        type=Path,
+        default=Path("podcast.yaml"),
+        help="show settings (default: podcast.yaml)",
+    )
+    publish_cmd.add_argument("--script", type=Path, default=Path("script/episode.md"))
+    publish_cmd.add_argument(
+        "--build",
+        type=Path,
+        default=Path("build"),
+        help="the rendered episode's folder (default: build)",
+    )
+    publish_cmd.add_argument(
+        "--target",
+        choices=("local", "sftp", "s3"),
+        help="deliver here instead of podcast.yaml's target",
+    )
+    publish_cmd.add_argument("--path", help="local folder, or folder on the SFTP server")
+    publish_cmd.add_argument("--host", help="SFTP host")
+    publish_cmd.add_argument("--port", type=int, help="SFTP port")
+    publish_cmd.add_argument("--user", help="SFTP user")
+    publish_cmd.add_argument("--known-hosts", help="known_hosts file for SFTP")
+    publish_cmd.add_argument("--endpoint", help="S3 endpoint URL (omit for AWS)")
+    publish_cmd.add_argument("--region", help="S3 region")
+    publish_cmd.add_argument("--bucket", help="S3 bucket")
+    publish_cmd.add_argument("--prefix", help="S3 key prefix")
+
     qa_cmd = commands.add_parser(
         "qa",
         help="listen to the rendered MP3 with a speech recogniser and report what it heard",
@@ -144,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "models":
             return _models(args.script, overrides)
+        if args.command == "publish":
+            return _publish(args)
         return _check(args.script, overrides)
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -238,4 +277,38 @@ def _models(script_path: Path, overrides: dict[str, Path]) -> int:
         from pipeline.engines.coqui import download
 
         print(f"{name}: {download(voice)}")
+    return 0
+
+
+TARGET_FLAGS = (
+    "path",
+    "host",
+    "port",
+    "user",
+    "known_hosts",
+    "endpoint",
+    "region",
+    "bucket",
+    "prefix",
+)
+
+
+def _publish(args: argparse.Namespace) -> int:
+    show = Show.load(args.show)
+    flags = {key: getattr(args, key) for key in TARGET_FLAGS if getattr(args, key) is not None}
+    target = None
+    if args.target or flags:
+        kind = args.target or show.target.kind
+        base = show.target.settings if kind == show.target.kind else {}
+        raw = {"kind": kind, **{k: v for k, v in base.items() if k != "path"}, **flags}
+        if "path" not in flags and "path" in base:
+            raw["path"] = base["path"]
+        target = parse_target(None, raw, where=Path.cwd())
+    report = publish(show, args.script, args.build, target)
+    print(
+        f"published {report.episodes} episode(s) from {report.site}: "
+        f"{len(report.uploaded)} file(s) sent, {len(report.skipped)} unchanged"
+    )
+    for name in report.uploaded:
+        print(f"  sent {name}")
     return 0

@@ -1,0 +1,133 @@
+"""The podcast feed: RSS 2.0 with the Apple Podcasts and Podcasting 2.0 namespaces.
+
+Built with lxml, so every title and description is escaped by the library. The
+Podcasting 2.0 elements that matter to apps (``podcast:chapters``, ``podcast:transcript``)
+are written under the namespace's address and once more under its old GitHub address,
+which is the only one some parsers (gPodder's podcastparser) know; apps ignore a namespace
+they do not know, so each reads one copy. Apps read an item's ``description`` as HTML, so
+its plain text is HTML-escaped before lxml escapes it for XML: "<Bytes>" shows as written.
+"""
+
+from __future__ import annotations
+
+import datetime
+import email.utils
+import html
+from typing import Any
+
+from lxml import etree
+
+from pipeline.show import Show
+
+ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"
+PODCAST = "https://podcastindex.org/namespace/1.0"
+PODCAST_LEGACY = "https://github.com/Podcastindex-org/podcast-namespace/blob/main/docs/1.0.md"
+ATOM = "http://www.w3.org/2005/Atom"
+NSMAP = {"itunes": ITUNES, "podcast": PODCAST, "podcastgh": PODCAST_LEGACY, "atom": ATOM}
+TRANSCRIPT_TYPES = {"vtt": "text/vtt", "srt": "application/x-subrip", "json": "application/json"}
+
+
+def url(show: Show, path: str) -> str:
+    """The public URL of a file at ``path`` in the site."""
+    return f"{show.base_url}/{path}"
+
+
+def _sub(parent: etree._Element, tag: str, content: str | None = None, /, **attrs: str) -> Any:
+    element = etree.SubElement(parent, tag, attrs)
+    if content is not None:
+        element.text = content
+    return element
+
+
+def _q(namespace: str, name: str) -> str:
+    return f"{{{namespace}}}{name}"
+
+
+def pub_date(day: str) -> str:
+    """RFC 2822 date for a release day (published at 06:00 UTC)."""
+    moment = datetime.datetime.combine(
+        datetime.date.fromisoformat(day), datetime.time(6, 0), tzinfo=datetime.UTC
+    )
+    return email.utils.format_datetime(moment)
+
+
+def duration(seconds: float) -> str:
+    """``itunes:duration`` as H:MM:SS."""
+    whole = round(seconds)
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+def feed_xml(show: Show, episodes: list[dict[str, Any]]) -> bytes:
+    """The feed for ``show`` with ``episodes`` (catalogue entries), newest first."""
+    rss = etree.Element("rss", {"version": "2.0"}, nsmap=NSMAP)
+    channel = _sub(rss, "channel")
+    _sub(channel, "title", show.title)
+    _sub(channel, "link", f"{show.base_url}/")
+    _sub(channel, "description", show.description)  # plain text, as apps read it
+    _sub(channel, "language", show.language)
+    _sub(channel, "generator", "Life is Artificial pipeline")
+    _sub(
+        channel,
+        _q(ATOM, "link"),
+        href=url(show, "feed.xml"),
+        rel="self",
+        type="application/rss+xml",
+    )
+    newest = sorted(episodes, key=lambda e: e["episode"], reverse=True)
+    if newest:
+        _sub(channel, "lastBuildDate", pub_date(max(e["date"] for e in newest)))
+    _sub(channel, _q(ITUNES, "image"), href=url(show, "cover.jpg"))
+    image = _sub(channel, "image")
+    _sub(image, "url", url(show, "cover.jpg"))
+    _sub(image, "title", show.title)
+    _sub(image, "link", f"{show.base_url}/")
+    _sub(channel, _q(ITUNES, "category"), text=show.category)
+    _sub(channel, _q(ITUNES, "explicit"), "true" if show.explicit else "false")
+    _sub(channel, _q(ITUNES, "author"), show.author)
+    owner = _sub(channel, _q(ITUNES, "owner"))
+    _sub(owner, _q(ITUNES, "name"), show.owner_name)
+    _sub(owner, _q(ITUNES, "email"), show.owner_email)
+    _sub(channel, _q(ITUNES, "type"), show.type)
+    _sub(channel, _q(ITUNES, "summary"), show.description)
+    hosts = newest[0]["hosts"] if newest else []
+    for host in hosts:
+        _sub(channel, _q(PODCAST, "person"), host, role="host")
+    for entry in newest:
+        _item(channel, show, entry)
+    return etree.tostring(rss, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def _item(channel: etree._Element, show: Show, entry: dict[str, Any]) -> None:
+    item = _sub(channel, "item")
+    _sub(item, "title", entry["title"])
+    _sub(item, "description", html.escape(entry["description"]))
+    _sub(item, "link", url(show, entry["page"]))
+    _sub(item, "guid", entry["guid"], isPermaLink="false")
+    _sub(item, "pubDate", pub_date(entry["date"]))
+    _sub(
+        item,
+        "enclosure",
+        url=url(show, entry["mp3"]),
+        length=str(entry["bytes"]),
+        type="audio/mpeg",
+    )
+    _sub(item, _q(ITUNES, "title"), entry["title"])
+    _sub(item, _q(ITUNES, "summary"), entry["description"])
+    _sub(item, _q(ITUNES, "duration"), duration(entry["duration"]))
+    _sub(item, _q(ITUNES, "episode"), str(entry["episode"]))
+    _sub(item, _q(ITUNES, "episodeType"), "full")
+    _sub(item, _q(ITUNES, "explicit"), "true" if show.explicit else "false")
+    for namespace in (PODCAST, PODCAST_LEGACY):
+        _sub(
+            item,
+            _q(namespace, "chapters"),
+            url=url(show, entry["chapters"]),
+            type="application/json+chapters",
+        )
+        for kind in ("vtt", "srt", "json"):
+            attrs = {"url": url(show, entry["transcripts"][kind]), "type": TRANSCRIPT_TYPES[kind]}
+            if kind == "vtt":
+                attrs["rel"] = "captions"
+            _sub(item, _q(namespace, "transcript"), **attrs)
+    for host in entry["hosts"]:
+        _sub(item, _q(PODCAST, "person"), host, role="host")

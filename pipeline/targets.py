@@ -1,0 +1,251 @@
+"""Where a site is delivered: a local folder, an SFTP server, or an S3-compatible bucket.
+
+Every target puts a file under a temporary name and renames it into place (S3 writes an
+object whole, which is its equivalent), so a reader never sees part of a file. Credentials
+never come from this repository: SFTP uses the SSH agent or the user's keys (and checks
+the host key against known_hosts), S3 takes the usual ``AWS_*`` environment variables.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import posixpath
+import secrets
+import shutil
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from pipeline.errors import PipelineError
+from pipeline.show import Target
+
+
+class Remote(Protocol):
+    """An open delivery target."""
+
+    def read(self, name: str) -> bytes | None:
+        """The file's bytes, or None if it is not there."""
+        ...
+
+    def size(self, name: str) -> int | None:
+        """The file's size in bytes, or None if it is not there."""
+        ...
+
+    def put(self, local: Path, name: str, content_type: str, cache_control: str) -> None:
+        """Upload ``local`` as ``name``, atomically."""
+        ...
+
+
+@dataclass
+class LocalRemote:
+    """A folder, e.g. a web server's document root."""
+
+    root: Path
+    """The folder."""
+
+    def read(self, name: str) -> bytes | None:
+        path = self.root / name
+        return path.read_bytes() if path.is_file() else None
+
+    def size(self, name: str) -> int | None:
+        path = self.root / name
+        return path.stat().st_size if path.is_file() else None
+
+    def put(self, local: Path, name: str, content_type: str, cache_control: str) -> None:
+        final = self.root / name
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.with_name(f".{final.name}.{secrets.token_hex(4)}.part")
+        try:
+            shutil.copyfile(local, tmp)
+            os.replace(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+@dataclass
+class SftpRemote:
+    """A folder on an SSH server, over SFTP (paramiko)."""
+
+    sftp: Any
+    """The paramiko SFTP client."""
+
+    root: str
+    """The folder on the server."""
+
+    def _path(self, name: str) -> str:
+        return posixpath.join(self.root, name)
+
+    def read(self, name: str) -> bytes | None:
+        try:
+            with self.sftp.open(self._path(name), "rb") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            return None
+
+    def size(self, name: str) -> int | None:
+        try:
+            return int(self.sftp.stat(self._path(name)).st_size)
+        except FileNotFoundError:
+            return None
+
+    def _makedirs(self, folder: str) -> None:
+        parts = []
+        while folder not in ("", "/"):
+            try:
+                if stat.S_ISDIR(self.sftp.stat(folder).st_mode):
+                    break
+            except FileNotFoundError:
+                parts.append(folder)
+                folder = posixpath.dirname(folder)
+        for missing in reversed(parts):
+            self.sftp.mkdir(missing)
+
+    def put(self, local: Path, name: str, content_type: str, cache_control: str) -> None:
+        final = self._path(name)
+        self._makedirs(posixpath.dirname(final))
+        tmp = posixpath.join(
+            posixpath.dirname(final), f".{posixpath.basename(final)}.{secrets.token_hex(4)}.part"
+        )
+        try:
+            self.sftp.put(str(local), tmp, confirm=True)
+            self.sftp.posix_rename(tmp, final)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                self.sftp.remove(tmp)
+            raise
+
+
+@dataclass
+class S3Remote:
+    """A bucket (and key prefix) on any S3-compatible service (boto3)."""
+
+    client: Any
+    """The boto3 S3 client."""
+
+    bucket: str
+    """Bucket name."""
+
+    prefix: str
+    """Key prefix, without a trailing slash ('' for none)."""
+
+    def _key(self, name: str) -> str:
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def _missing(self, error: Any) -> bool:
+        return error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
+
+    def read(self, name: str) -> bytes | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(name))["Body"].read()
+        except ClientError as error:
+            if self._missing(error):
+                return None
+            raise
+
+    def size(self, name: str) -> int | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self._key(name))
+        except ClientError as error:
+            if self._missing(error):
+                return None
+            raise
+        return int(head["ContentLength"])
+
+    def put(self, local: Path, name: str, content_type: str, cache_control: str) -> None:
+        # One PUT writes the object whole: readers see the old object or the new one.
+        with local.open("rb") as body:
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=self._key(name),
+                Body=body,
+                ContentType=content_type,
+                CacheControl=cache_control,
+            )
+
+
+@contextlib.contextmanager
+def open_target(target: Target) -> Iterator[Remote]:
+    """Connect to ``target`` for the length of a publish."""
+    settings = target.settings
+    if target.kind == "local":
+        root = Path(settings["path"])
+        root.mkdir(parents=True, exist_ok=True)
+        yield LocalRemote(root)
+    elif target.kind == "sftp":
+        with _sftp(settings) as sftp:
+            yield SftpRemote(sftp, str(settings["path"]))
+    elif target.kind == "s3":
+        yield S3Remote(
+            _s3_client(settings),
+            str(settings["bucket"]),
+            str(settings.get("prefix") or "").strip("/"),
+        )
+    else:  # Show validation only lets the three kinds through
+        raise PipelineError(f"unknown target kind {target.kind!r}")
+
+
+@contextlib.contextmanager
+def _sftp(settings: dict[str, Any]) -> Iterator[Any]:
+    import paramiko
+
+    host, port, user = str(settings["host"]), int(settings.get("port", 22)), str(settings["user"])
+    client = paramiko.SSHClient()
+    client.load_system_host_keys()
+    known = Path(settings.get("known_hosts") or Path.home() / ".ssh" / "known_hosts")
+    if known.is_file():
+        client.load_host_keys(str(known))
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())  # never trust a new host silently
+    try:
+        client.connect(
+            host,
+            port=port,
+            username=user,
+            allow_agent=True,
+            look_for_keys=True,
+            timeout=30,
+            banner_timeout=30,
+            auth_timeout=30,
+        )
+    except paramiko.SSHException as exc:
+        client.close()
+        raise PipelineError(
+            f"cannot open SFTP to {user}@{host}:{port}: {exc}",
+            hint=f"the host key must be in {known} (ssh-keyscan -p {port} {host}), and your key "
+            "in the SSH agent or ~/.ssh",
+        ) from exc
+    except OSError as exc:
+        client.close()
+        raise PipelineError(f"cannot reach {host}:{port}: {exc}") from exc
+    try:
+        yield client.open_sftp()
+    finally:
+        client.close()
+
+
+def _s3_client(settings: dict[str, Any]) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    if not (os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE")):
+        raise PipelineError(
+            "no S3 credentials in the environment",
+            hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)",
+        )
+    return boto3.client(
+        "s3",
+        endpoint_url=settings.get("endpoint"),
+        region_name=settings.get("region") or "us-east-1",
+        config=Config(
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": 3},
+            connect_timeout=30,
+            read_timeout=120,
+        ),
+    )
