@@ -18,13 +18,14 @@ SHOW ?= podcast.yaml
 PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help setup apt apt-install episode check qa test lint format clean music cover models references publish serve
+.PHONY: help setup apt apt-install episode check qa test lint format clean music cover models references publish serve bench
 
 help:
 	@echo "make episode   render $(SCRIPT) to $(EPISODE) (sets up first)"
 	@echo "make test      run the test suite (sets up first)"
 	@echo "make check     validate the script, voices and figures without rendering"
 	@echo "make qa        speech-recognition QA of the rendered episode (build/qa.md)"
+	@echo "make bench     speed and memory of a cold, an edited and an unchanged render"
 	@echo "make publish   build the podcast site and deliver it (podcast.yaml's target)"
 	@echo "make serve     serve build/site on http://127.0.0.1:$(PORT)/ (nginx)"
 	@echo "make music     compose and render assets/music/ again (FluidSynth)"
@@ -103,6 +104,10 @@ serve: setup
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(SERVE_PACKAGES)"
 	@[ -f build/site/index.html ] || $(MAKE) --no-print-directory publish
 	$(PY) -m pipeline.serve build/site --port $(PORT)
+
+# Render the real episode cold, after a one-line edit and unchanged; time the raw engines.
+bench: setup
+	$(PY) -m pipeline.bench $(SCRIPT) --out build/bench.json
 
 # Fetch the Coqui models the script's voices name (needs the network; once per machine).
 models: setup $(VENV)/.coqui

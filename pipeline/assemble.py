@@ -28,20 +28,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-import pedalboard
-import pyloudnorm
 
 from pipeline.audio import Audio
+from pipeline.cache import TurnCache
 from pipeline.errors import PipelineError
+from pipeline.level import (
+    LEVEL_NOTE,
+    level_gain,
+    leveled,
+)
 from pipeline.music import MusicLibrary
 from pipeline.script import MusicCue, Pause, Script, Turn
 from pipeline.synthesize import SpokenTurn
-
-SPEECH_LUFS = -20.0  # every turn's level before mastering; composed music is levelled to it
-MIN_MEASURE_S = 0.5  # BS.1770 gating needs at least one 400 ms block; allow some margin
-MAX_TURN_GAIN_DB = 20.0
-PEAK_HEADROOM_DB = 13.0  # speech peaks above its loudness: -16 LUFS at -2 dBFS leaves 14
-LEVEL_PASSES = 6
 
 
 @dataclass(frozen=True)
@@ -162,6 +160,7 @@ def assemble(
     timing: Timing | None = None,
     music: MusicLibrary | None = None,
     levels: Levels | None = None,
+    cache: TurnCache | None = None,
 ) -> Mix:
     """Lay ``spoken`` (one per turn of ``script``, in order) and the music on a timeline.
 
@@ -173,7 +172,7 @@ def assemble(
     if not spoken_turns:
         raise PipelineError("nothing to assemble: the script has no turns", path=script.path)
     rate = spoken_turns[0].audio.sample_rate
-    gains = turn_gains(spoken_turns)
+    gains = turn_gains(spoken_turns, cache)
     queue = iter(zip(spoken_turns, gains, strict=True))
 
     def samples(seconds: float) -> int:
@@ -243,14 +242,21 @@ def assemble(
     return Mix(Audio(out, rate), placements, chapters, marks)
 
 
-def turn_gains(spoken: list[SpokenTurn]) -> list[float]:
-    """The gain (dB) into each turn's dynamics chain that brings it to ``SPEECH_LUFS``."""
+def turn_gains(spoken: list[SpokenTurn], cache: TurnCache | None = None) -> list[float]:
+    """The gain (dB) into each turn's dynamics chain that brings it to ``SPEECH_LUFS``.
+
+    The search is the slow part of mixing; with a ``cache``, each turn's result is noted
+    beside its audio and reused.
+    """
     rate = spoken[0].audio.sample_rate
-    measured = {
-        index: gain
-        for index, turn_audio in enumerate(spoken)
-        if (gain := _level_gain(turn_audio.audio.samples, rate)) is not None
-    }
+    measured = {}
+    for index, turn_audio in enumerate(spoken):
+        noted = cache.get_note(turn_audio.key, LEVEL_NOTE) if cache and turn_audio.key else None
+        gain = noted if noted is not None else level_gain(turn_audio.audio.samples, rate)
+        if gain is not None:
+            measured[index] = gain
+            if noted is None and cache and turn_audio.key:
+                cache.put_note(turn_audio.key, LEVEL_NOTE, gain)
     by_host: dict[str, list[float]] = {}
     for index, gain in measured.items():
         by_host.setdefault(spoken[index].utterance.turn.speaker, []).append(gain)
@@ -259,53 +265,6 @@ def turn_gains(spoken: list[SpokenTurn]) -> list[float]:
         measured.get(index, host_gain.get(turn_audio.utterance.turn.speaker, 0.0))
         for index, turn_audio in enumerate(spoken)
     ]
-
-
-def _level_gain(samples: np.ndarray, rate: int) -> float | None:
-    """Search the gain at which the levelled turn measures ``SPEECH_LUFS`` (None: too short).
-
-    The compressor and limiter take more loudness the harder they work, so the loudness
-    out rises more slowly than the gain in: secant steps find the gain in a few tries.
-    """
-    if len(samples) < MIN_MEASURE_S * rate:
-        return None
-    meter = pyloudnorm.Meter(rate)
-
-    def loudness(gain: float) -> float:
-        return meter.integrated_loudness(leveled(samples, gain, rate).astype(np.float64))
-
-    raw = meter.integrated_loudness(samples.astype(np.float64))
-    if not np.isfinite(raw):
-        return None
-    gain, out = SPEECH_LUFS - raw, None
-    previous: tuple[float, float] | None = None
-    for _ in range(LEVEL_PASSES):
-        out = loudness(gain)
-        if abs(SPEECH_LUFS - out) < 0.05:
-            break
-        slope = 1.0
-        if previous is not None and gain != previous[0]:
-            slope = float(np.clip((out - previous[1]) / (gain - previous[0]), 0.1, 1.0))
-        previous = (gain, out)
-        gain = float(
-            np.clip(gain + (SPEECH_LUFS - out) / slope, -MAX_TURN_GAIN_DB, MAX_TURN_GAIN_DB)
-        )
-    return gain
-
-
-def leveled(samples: np.ndarray, gain_db: float, rate: int) -> np.ndarray:
-    """A turn gained by ``gain_db``, then compressed gently, its peaks held by a brick-wall
-    limiter ``PEAK_HEADROOM_DB`` above the speech level."""
-    chain = pedalboard.Pedalboard(
-        [
-            pedalboard.Gain(gain_db),
-            pedalboard.Compressor(
-                threshold_db=SPEECH_LUFS + 4.0, ratio=3.0, attack_ms=3.0, release_ms=80.0
-            ),
-            pedalboard.BrickwallLimiter(ceiling_db=SPEECH_LUFS + PEAK_HEADROOM_DB, release_ms=40.0),
-        ]
-    )
-    return chain(samples, rate)
 
 
 def duck_envelope(

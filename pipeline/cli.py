@@ -65,6 +65,22 @@ def build_parser() -> argparse.ArgumentParser:
         help=voice_help,
     )
     render_cmd.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    render_cmd.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="folder of synthesized turns kept between renders (default: cache/ beside the "
+        "output); safe to delete",
+    )
+    render_cmd.add_argument(
+        "--no-cache", action="store_true", help="synthesize every turn again and keep nothing"
+    )
+    render_cmd.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes that synthesize in parallel (default: one per core)",
+    )
 
     check_cmd = commands.add_parser(
         "check",
@@ -187,11 +203,24 @@ def main(argv: list[str] | None = None) -> int:
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(
+            "interrupted: the turns already spoken are cached; run the same command again "
+            "to resume",
+            file=sys.stderr,
+        )
+        return 130
 
 
 def _render(args: argparse.Namespace, overrides: dict[str, Path]) -> int:
+    cache = None if args.no_cache else (args.cache or args.output.parent / "cache")
     result = render(
-        args.script, args.output, overrides, progress=not args.quiet and sys.stderr.isatty()
+        args.script,
+        args.output,
+        overrides,
+        progress=not args.quiet and sys.stderr.isatty(),
+        cache=cache,
+        workers=args.workers,
     )
     measured = result.mastering.measured
     minutes, seconds = divmod(result.duration, 60)

@@ -13,12 +13,12 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyloudnorm
 
 from pipeline.assemble import Mix
 from pipeline.errors import PipelineError
@@ -87,6 +87,9 @@ class MasterReport:
     passes: int
     """Encodes it took."""
 
+    mix_lufs: float | None = None
+    """Loudness of the mix before mastering."""
+
 
 def chain(gain_db: float, limit_db: float, rate: int) -> str:
     """The ffmpeg filter graph: gain, oversampled limiter, back to ``rate``."""
@@ -103,11 +106,8 @@ def chain(gain_db: float, limit_db: float, rate: int) -> str:
 
 def measure(path: Path) -> Measurement:
     """Integrated loudness and true peak of a media file, by ffmpeg's ebur128 filter."""
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        raise PipelineError("ffmpeg is not installed", hint="apt-get install ffmpeg")
     args = [
-        ffmpeg,
+        _ffmpeg(),
         "-hide_banner",
         "-nostats",
         "-i",
@@ -119,12 +119,57 @@ def measure(path: Path) -> Measurement:
         "-",
     ]
     result = subprocess.run(args, capture_output=True, text=True, check=False)
-    summary = result.stderr.rsplit("Summary:", 1)[-1]
+    if result.returncode != 0:
+        raise PipelineError(f"ffmpeg could not measure {path}: {result.stderr[-300:]}")
+    return _parse(result.stderr, str(path))
+
+
+def measure_samples(samples: np.ndarray, rate: int) -> Measurement:
+    """Loudness of mono samples, streamed through ffmpeg's ebur128 (no copy of the mix)."""
+    args = [
+        _ffmpeg(),
+        "-hide_banner",
+        "-nostats",
+        "-f",
+        "f32le",
+        "-ar",
+        str(rate),
+        "-ac",
+        "1",
+        "-i",
+        "pipe:0",
+        "-af",
+        "ebur128=peak=true:framelog=verbose",
+        "-f",
+        "null",
+        "-",
+    ]
+    with subprocess.Popen(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdin is not None and process.stderr is not None
+        reader = threading.Thread(target=lambda: log.append(process.stderr.read()))
+        log: list[bytes] = []
+        reader.start()  # read the log while writing, so neither side blocks
+        for start in range(0, len(samples), 1 << 16):
+            process.stdin.write(memoryview(samples[start : start + (1 << 16)]))
+        process.stdin.close()
+        reader.join()
+    return _parse(b"".join(log).decode("utf-8", errors="replace"), "the mix")
+
+
+def _ffmpeg() -> str:
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise PipelineError("ffmpeg is not installed", hint="apt-get install ffmpeg")
+    return ffmpeg
+
+
+def _parse(log: str, what: str) -> Measurement:
+    summary = log.rsplit("Summary:", 1)[-1]
     loudness = re.search(r"I:\s+(-?[\d.]+|-inf) LUFS", summary)
     peak = re.search(r"True peak:\s+Peak:\s+(-?[\d.]+|-inf) dBFS", summary)
-    if result.returncode != 0 or loudness is None or peak is None:
-        raise PipelineError(f"ffmpeg could not measure {path}: {result.stderr[-300:]}")
-    frames = _FRAME.findall(result.stderr)
+    if loudness is None or peak is None:
+        raise PipelineError(f"ffmpeg could not measure {what}: {log[-300:]}")
+    frames = _FRAME.findall(log)
     return Measurement(
         float(loudness.group(1)),
         float(peak.group(1)),
@@ -134,19 +179,27 @@ def measure(path: Path) -> Measurement:
     )
 
 
-def master(mix: Mix, encode: Callable[[str], Path], spec: Spec | None = None) -> MasterReport:
+def master(
+    mix: Mix,
+    encode: Callable[[str], Path],
+    spec: Spec | None = None,
+    previous: MasterReport | None = None,
+) -> MasterReport:
     """Encode ``mix`` through the mastering chain until the file meets ``spec``.
 
     ``encode(filters)`` writes the MP3 with that ffmpeg filter graph and returns its path.
+    ``previous``, the last render's report, is where the search starts: a mix that changed
+    a little then usually needs one encode, not two.
     """
     spec = spec or Spec()
     rate = mix.audio.sample_rate
-    loudness = pyloudnorm.Meter(rate).integrated_loudness(
-        mix.audio.samples.astype(np.float64, copy=False)
-    )
+    loudness = measure_samples(mix.audio.samples, rate).loudness_lufs
     if not np.isfinite(loudness):
         raise PipelineError("the mix is silent: nothing to master")
     gain_db, limit_db = spec.loudness_lufs - loudness, spec.limit_db
+    if previous is not None and previous.mix_lufs is not None:
+        gain_db = previous.gain_db + previous.mix_lufs - loudness
+        limit_db = previous.limit_db
     done = 0
     while True:
         done += 1
@@ -158,7 +211,7 @@ def master(mix: Mix, encode: Callable[[str], Path], spec: Spec | None = None) ->
         if not peak_ok:
             limit_db -= measured.true_peak_db - spec.true_peak_db + 0.1
         gain_db += spec.loudness_lufs - measured.loudness_lufs
-    report = MasterReport(measured, gain_db, limit_db, done)
+    report = MasterReport(measured, gain_db, limit_db, done, loudness)
     off_target = abs(measured.loudness_lufs - spec.loudness_lufs) > spec.tolerance_lu
     if off_target or measured.true_peak_db > spec.true_peak_db:
         raise PipelineError(

@@ -3,14 +3,19 @@ master -> package. Everything that can be checked is checked before any synthesi
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pipeline.assemble import Timing, assemble
+from pipeline.cache import TurnCache, file_digest
 from pipeline.engines import Engine
 from pipeline.errors import PipelineError
 from pipeline.lexicon import Lexicon
-from pipeline.master import MasterReport, Spec, master
+from pipeline.master import MasterReport, Measurement, Spec, master
 from pipeline.music import MusicLibrary
 from pipeline.overview import draw_overview
 from pipeline.package import (
@@ -21,10 +26,11 @@ from pipeline.package import (
     require_ffmpeg,
     tag_mp3,
     write_companions,
+    write_text,
 )
 from pipeline.script import MusicCue, Script, parse_script
 from pipeline.speech import Mode, Utterance, utterances
-from pipeline.synthesize import load_engines, synthesize
+from pipeline.synthesize import default_workers, load_engines, synthesize
 from pipeline.voices import Voice, host_voices
 
 
@@ -153,6 +159,68 @@ def load_music(script: Script) -> MusicLibrary | None:
     return library
 
 
+def _state_path(cache: Path | None, output: Path) -> Path | None:
+    if cache is None:
+        return None
+    name = hashlib.sha256(str(output.resolve()).encode()).hexdigest()[:16]
+    return cache / f"render-{name}.json"
+
+
+def _read_state(path: Path | None) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8")) if path else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _mix_digest(mix: Any, release: Release, spec: Spec | None) -> str:
+    """What the MP3 is made from: the mixed samples, the tag and the delivery spec."""
+    digest = hashlib.sha256(memoryview(mix.audio.samples))  # no copy of the whole mix
+    tag = dataclasses.asdict(release) | {
+        "cover": file_digest(release.cover) if release.cover else None
+    }
+    digest.update(json.dumps(tag, sort_keys=True, default=str).encode())
+    digest.update(repr(spec or Spec()).encode())
+    return digest.hexdigest()
+
+
+def _unchanged(state: dict[str, Any], digest: str, output: Path) -> MasterReport | None:
+    """The last render's report when nothing that makes the MP3 changed and it is intact."""
+    if state.get("mix") != digest or not output.is_file():
+        return None
+    if file_digest(output) != state.get("output"):
+        return None
+    return _previous(state)
+
+
+def _previous(state: dict[str, Any]) -> MasterReport | None:
+    try:
+        measured = state["report"]["measured"]
+        return MasterReport(
+            measured=Measurement(
+                measured["loudness_lufs"],
+                measured["true_peak_db"],
+                tuple(measured["times"]),
+                tuple(measured["momentary"]),
+                tuple(measured["short_term"]),
+            ),
+            gain_db=state["report"]["gain_db"],
+            limit_db=state["report"]["limit_db"],
+            passes=0,
+            mix_lufs=state["report"]["mix_lufs"],
+        )
+    except (KeyError, TypeError):
+        return None
+
+
+def _write_state(path: Path | None, digest: str, output: Path, report: MasterReport) -> None:
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {"mix": digest, "output": file_digest(output), "report": dataclasses.asdict(report)}
+    write_text(path, json.dumps(state) + "\n")
+
+
 def voice_credit(voice: Voice) -> str:
     """How show notes credit a voice."""
     credit = voice.description or f"{voice.engine} {voice.model or ''}".strip()
@@ -167,17 +235,42 @@ def render(
     progress: bool = False,
     timing: Timing | None = None,
     spec: Spec | None = None,
+    cache: Path | None = None,
+    workers: int | None = None,
 ) -> RenderResult:
-    """Render the script at ``script_path`` to a mastered, tagged MP3 at ``output``."""
+    """Render the script at ``script_path`` to a mastered, tagged MP3 at ``output``.
+
+    Synthesized turns are kept in ``cache`` (None: no cache) and spoken by ``workers``
+    processes (default: one per core).
+    """
     require_ffmpeg()  # before spending minutes on synthesis
     production = prepare(script_path, voice_overrides)
     script = production.script
-    spoken = synthesize(production.utterances, production.engines, script.path, progress=progress)
-    mix = assemble(script, spoken, timing, production.music)
+    turn_cache = TurnCache(cache) if cache is not None else None
+    spoken = synthesize(
+        production.utterances,
+        production.engines,
+        script.path,
+        progress=progress,
+        cache=turn_cache,
+        voices=production.voices,
+        workers=default_workers() if workers is None else workers,
+    )
+    mix = assemble(script, spoken, timing, production.music, cache=turn_cache)
+    del spoken  # the mix holds every turn now: free the separate copies before mastering
     release = Release.of(script, mix)
-    with atomic_output(output) as tmp:
-        report = master(mix, lambda filters: encode_mp3(mix.audio, tmp, filters), spec)
-        tag_mp3(tmp, release)
+    state_path = _state_path(cache, output)
+    state = _read_state(state_path)
+    digest = _mix_digest(mix, release, spec)
+    report = _unchanged(state, digest, output)
+    if report is None:
+        previous = _previous(state)
+        with atomic_output(output) as tmp:
+            report = master(
+                mix, lambda filters: encode_mp3(mix.audio, tmp, filters), spec, previous
+            )
+            tag_mp3(tmp, release)
+        _write_state(state_path, digest, output, report)
     voices = {speaker: voice_credit(v) for speaker, v in production.voices.items()}
     music_credit = production.music.license if production.music else ""
     companions = write_companions(script, mix, release, output, voices, music_credit)

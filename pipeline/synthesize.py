@@ -1,19 +1,31 @@
-"""Stage 3, synthesize: each utterance spoken by its host's engine, at one sample rate."""
+"""Stage 3, synthesize: each utterance spoken by its host's engine, at one sample rate.
+
+Turns already in the cache (``pipeline/cache.py``) are not spoken again; the rest go to a
+``concurrent.futures`` executor, by default a process pool with a worker per core, each
+worker loading its engines once. Every finished turn is cached at once, so a render that is
+stopped part-way resumes where it stopped.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
 from pipeline.audio import SAMPLE_RATE, Audio
+from pipeline.cache import TurnCache
 from pipeline.engines import Engine, EngineFailure, load_engine
 from pipeline.errors import PipelineError
+from pipeline.level import LEVEL_NOTE, level_gain
 from pipeline.speech import Utterance
 from pipeline.voices import Voice
+
+_worker_engines: dict[str, Engine] = {}  # one set per worker process, loaded once
 
 
 @dataclass(frozen=True)
@@ -25,6 +37,9 @@ class SpokenTurn:
 
     audio: Audio
     """The speech."""
+
+    key: str = ""
+    """Its cache key ('' when not cached)."""
 
 
 def load_engines(voices: dict[str, Voice]) -> dict[str, Engine]:
@@ -39,6 +54,11 @@ def load_engines(voices: dict[str, Voice]) -> dict[str, Engine]:
     return engines
 
 
+def default_workers() -> int:
+    """A worker per core."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+
+
 def synthesize(
     utterances: Sequence[Utterance],
     engines: dict[str, Engine],
@@ -46,38 +66,127 @@ def synthesize(
     *,
     sample_rate: int = SAMPLE_RATE,
     progress: bool = False,
-) -> Iterator[SpokenTurn]:
-    """Speak each utterance in order, yielding as each is done."""
+    cache: TurnCache | None = None,
+    voices: dict[str, Voice] | None = None,
+    workers: int = 1,
+    executor: Executor | None = None,
+) -> list[SpokenTurn]:
+    """Speak every utterance (from the cache where it can), in order.
+
+    With ``voices`` and more than one worker (or an ``executor`` of your own, whose workers
+    run ``start_worker(voices)`` first), turns are spoken in parallel.
+    """
+    keys = [
+        TurnCache.key(engines[u.turn.speaker].fingerprint, u.text) if cache else ""
+        for u in utterances
+    ]
+    done: dict[int, Audio] = {}
+    if cache is not None:
+        for index, key in enumerate(keys):
+            found = cache.get(key)
+            if found is not None:
+                done[index] = found
+    todo = [index for index in range(len(utterances)) if index not in done]
     with tqdm(
         total=len(utterances),
+        initial=len(done),
         unit="turn",
         desc="synthesizing",
         disable=not progress,
         file=sys.stderr,
     ) as bar:
-        for utterance in utterances:
-            yield SpokenTurn(utterance, _speak(utterance, engines, script_path, sample_rate))
+
+        def finish(index: int, audio: Audio, gain: float | None = None) -> None:
+            done[index] = audio
+            if cache is not None:
+                cache.put(keys[index], audio)  # at once: a stopped render resumes from here
+                if gain is not None:
+                    cache.put_note(keys[index], LEVEL_NOTE, gain)
             bar.update(1)
 
+        parallel = executor is not None or (voices is not None and workers > 1 and len(todo) > 1)
+        if not parallel:
+            for index in todo:
+                finish(
+                    index,
+                    _speak(
+                        utterances[index],
+                        engines[utterances[index].turn.speaker],
+                        script_path,
+                        sample_rate,
+                    ),
+                )
+        else:
+            own = executor is None
+            pool = executor or ProcessPoolExecutor(
+                max_workers=workers, initializer=start_worker, initargs=(voices,)
+            )
+            try:
+                futures: dict[Future[tuple[Audio, float | None]], int] = {
+                    pool.submit(
+                        speak_in_worker, utterances[i].turn.speaker, utterances[i].text, sample_rate
+                    ): i
+                    for i in todo
+                }
+                for future in as_completed(futures):
+                    index = futures[future]
+                    try:
+                        audio, gain = future.result()
+                    except EngineFailure as exc:
+                        raise _failure(utterances[index], engines, script_path, exc) from exc
+                    finish(index, _checked(audio, utterances[index], engines, script_path), gain)
+            finally:
+                if own:
+                    pool.shutdown(wait=True, cancel_futures=True)
+    return [SpokenTurn(u, done[i], keys[i]) for i, u in enumerate(utterances)]
 
-def _speak(utterance: Utterance, engines: dict[str, Engine], script_path: Path, rate: int) -> Audio:
+
+def start_worker(voices: dict[str, Voice]) -> None:
+    """Load a worker process's engines, once."""
+    _worker_engines.clear()
+    _worker_engines.update(load_engines(voices))
+
+
+def speak_in_worker(speaker: str, text: str, rate: int) -> tuple[Audio, float | None]:
+    """In a worker: speak ``text`` with ``speaker``'s engine, trimmed and resampled, and
+    search its levelling gain while the core is ours (the slow part of mixing)."""
+    audio = _prepare(_worker_engines[speaker].synthesize(text), rate)
+    return audio, level_gain(audio.samples, rate) if len(audio.samples) else None
+
+
+def _prepare(audio: Audio, rate: int) -> Audio:
+    return audio.trim().resample(rate)
+
+
+def _failure(
+    utterance: Utterance, engines: dict[str, Engine], script_path: Path, exc: Exception
+) -> PipelineError:
     turn = utterance.turn
-    engine = engines[turn.speaker]
-    try:
-        audio = engine.synthesize(utterance.text)
-    except EngineFailure as exc:
+    return PipelineError(
+        f"the {engines[turn.speaker].name} engine failed on {turn.speaker}'s turn: {exc}",
+        path=script_path,
+        line=turn.line,
+        hint="reword the turn, or check the host's voice file",
+    )
+
+
+def _checked(
+    audio: Audio, utterance: Utterance, engines: dict[str, Engine], script_path: Path
+) -> Audio:
+    if len(audio.samples) == 0:
+        turn = utterance.turn
         raise PipelineError(
-            f"the {engine.name} engine failed on {turn.speaker}'s turn: {exc}",
-            path=script_path,
-            line=turn.line,
-            hint="reword the turn, or check the host's voice file",
-        ) from exc
-    trimmed = audio.trim()
-    if len(trimmed.samples) == 0:
-        raise PipelineError(
-            f"the {engine.name} engine produced no sound for {turn.speaker}'s turn",
+            f"the {engines[turn.speaker].name} engine produced no sound for {turn.speaker}'s turn",
             path=script_path,
             line=turn.line,
             hint="give the turn words to say",
         )
-    return trimmed.resample(rate)
+    return audio
+
+
+def _speak(utterance: Utterance, engine: Engine, script_path: Path, rate: int) -> Audio:
+    try:
+        audio = engine.synthesize(utterance.text)
+    except EngineFailure as exc:
+        raise _failure(utterance, {utterance.turn.speaker: engine}, script_path, exc) from exc
+    return _checked(_prepare(audio, rate), utterance, {utterance.turn.speaker: engine}, script_path)

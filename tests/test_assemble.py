@@ -6,8 +6,9 @@ import numpy as np
 import pyloudnorm
 import pytest
 
-from pipeline.assemble import PEAK_HEADROOM_DB, SPEECH_LUFS, Timing, assemble, leveled
+from pipeline.assemble import Timing, assemble
 from pipeline.audio import Audio
+from pipeline.level import PEAK_HEADROOM_DB, SPEECH_LUFS, leveled
 from pipeline.script import parse_script
 from pipeline.speech import utterances
 from pipeline.synthesize import SpokenTurn

@@ -24,6 +24,9 @@ class Engine(Protocol):
     phoneme_set: frozenset[str] | None
     """Phonemes it accepts inline as ``[[ ... ]]``, or None if it reads text only."""
 
+    fingerprint: str
+    """Everything about the engine that changes its audio (the cache key's half)."""
+
     def synthesize(self, text: str) -> Audio:
         """Speak ``text``; raise ``EngineFailure`` when the engine fails."""
         ...

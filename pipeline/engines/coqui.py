@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.audio import Audio
+from pipeline.cache import file_digest
 from pipeline.engines import EngineFailure
 from pipeline.voices import Voice
 
@@ -62,6 +63,9 @@ class CoquiEngine:
 
     rate: float
     """Speaking rate."""
+
+    fingerprint: str = ""
+    """Package version, model and reference clip hashes, speaker and pace."""
 
     name: str = "coqui"
     """Engine name."""
@@ -118,7 +122,23 @@ class CoquiEngine:
             raise voice.error(f"Coqui could not load {where}: {exc}", key) from exc
         speaker = _speaker(voice, tts)
         language = settings.get("language") or ("en" if tts.is_multi_lingual else None)
-        return CoquiEngine(tts, speaker, speaker_wav, language, voice.rate)
+        import importlib.metadata
+
+        model_files = sorted(
+            p
+            for p in ([where] if where.is_file() else where.rglob("*"))
+            if p.is_file() and p.suffix in (".pth", ".pt", ".json", ".safetensors")
+        )
+        fingerprint = " ".join(
+            [
+                f"coqui {importlib.metadata.version('coqui-tts')}",
+                *(f"{p.name} {file_digest(p)}" for p in model_files),
+                f"config {file_digest(config_path)}" if not named else f"model {named}",
+                f"speaker {speaker} language {language} rate {voice.rate:.6f}",
+                f"reference {file_digest(speaker_wav)}" if speaker_wav else "",
+            ]
+        )
+        return CoquiEngine(tts, speaker, speaker_wav, language, voice.rate, fingerprint)
 
     def synthesize(self, text: str) -> Audio:
         """Speak ``text`` with the chosen speaker; the same text always gives the same audio."""

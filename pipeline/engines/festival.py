@@ -38,6 +38,9 @@ class FestivalEngine:
     rate: float
     """Speaking rate, passed to the HTS engine as ``-r`` (Duration_Stretch has no effect on HTS)."""
 
+    fingerprint: str = ""
+    """Festival's version, the voice and its pace."""
+
     name: str = "festival"
     """Engine name."""
 
@@ -64,7 +67,13 @@ class FestivalEngine:
                 "model",
                 hint=f"installed: {', '.join(installed) or 'none'}; {_INSTALL_HINT}",
             )
-        return FestivalEngine(program=program, voice_name=voice_name, rate=voice.rate)
+        version = subprocess.run(
+            [festival, "--version"], capture_output=True, text=True, timeout=60
+        ).stdout.strip()
+        fingerprint = f"festival {version} voice {voice_name} rate {voice.rate:.6f}"
+        return FestivalEngine(
+            program=program, voice_name=voice_name, rate=voice.rate, fingerprint=fingerprint
+        )
 
     @staticmethod
     def input_bytes(text: str) -> bytes:

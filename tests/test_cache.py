@@ -1,0 +1,183 @@
+"""Incremental and resumable rendering: the turn cache, counted engine calls, a render
+stopped with SIGINT and resumed, and a corrupted cache entry."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from conftest import FIXTURES, REPO
+
+from pipeline.audio import Audio
+from pipeline.cache import TurnCache
+from pipeline.render import prepare
+from pipeline.speech import Utterance
+from pipeline.synthesize import synthesize
+
+SCRIPT = FIXTURES / "two_hosts.md"
+
+
+@dataclass
+class Counting:
+    """A real engine, with its calls counted."""
+
+    engine: object
+    calls: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.engine.name
+
+    @property
+    def phoneme_set(self):
+        return self.engine.phoneme_set
+
+    @property
+    def fingerprint(self) -> str:
+        return self.engine.fingerprint
+
+    def synthesize(self, text: str) -> Audio:
+        self.calls.append(text)
+        return self.engine.synthesize(text)
+
+
+def counted(production) -> dict[str, Counting]:
+    return {speaker: Counting(engine) for speaker, engine in production.engines.items()}
+
+
+def run(production, engines, cache, utterances=None):
+    return synthesize(
+        utterances or production.utterances, engines, production.script.path, cache=cache
+    )
+
+
+def test_only_the_edited_turn_is_spoken_again(tmp_path) -> None:
+    production = prepare(SCRIPT)
+    cache = TurnCache(tmp_path / "cache")
+    engines = counted(production)
+    first = run(production, engines, cache)
+    assert sum(len(e.calls) for e in engines.values()) == 5
+    edited = list(production.utterances)
+    turn = edited[2]
+    edited[2] = Utterance(turn.turn, turn.text.replace("first", "second"), turn.words)
+    engines = counted(production)
+    second = run(production, engines, cache, edited)
+    assert [c for e in engines.values() for c in e.calls] == [edited[2].text]
+    for index in (0, 1, 3, 4):  # the others come from the cache, sample for sample
+        assert np.array_equal(first[index].audio.samples, second[index].audio.samples)
+
+
+def test_a_changed_voice_renders_only_that_host_again(tmp_path) -> None:
+    cache = TurnCache(tmp_path / "cache")
+    production = prepare(SCRIPT)
+    run(production, counted(production), cache)
+    faster = tmp_path / "slt-fast.yaml"
+    faster.write_text(
+        (REPO / "voices" / "slt.yaml").read_text().replace("rate: 0.95", "rate: 1.1"),
+        encoding="utf-8",
+    )
+    production = prepare(SCRIPT, {"MAYA": faster})
+    engines = counted(production)
+    run(production, engines, cache)
+    assert engines["ALEX"].calls == []
+    assert len(engines["MAYA"].calls) == 2  # both of MAYA's turns, nothing of ALEX's
+
+
+def test_a_corrupted_entry_is_detected_and_spoken_again(tmp_path) -> None:
+    production = prepare(SCRIPT)
+    cache = TurnCache(tmp_path / "cache")
+    first = run(production, counted(production), cache)
+    data = sorted((tmp_path / "cache").rglob("*.f32"))[0]
+    raw = bytearray(data.read_bytes())
+    raw[100:104] = b"\x00\x01\x02\x03"
+    data.write_bytes(bytes(raw))
+    engines = counted(production)
+    again = run(production, engines, cache)
+    assert sum(len(e.calls) for e in engines.values()) == 1
+    for before, after in zip(first, again, strict=True):
+        assert np.array_equal(before.audio.samples, after.audio.samples)
+    # A half-written entry (data but no record) is never served either.
+    (data.with_suffix(".json")).unlink()
+    assert cache.get(data.stem) is None
+
+
+def test_parallel_synthesis_matches_one_process(tmp_path) -> None:
+    production = prepare(SCRIPT)
+    alone = synthesize(production.utterances, production.engines, production.script.path)
+    together = synthesize(
+        production.utterances,
+        production.engines,
+        production.script.path,
+        voices=production.voices,
+        workers=2,
+    )
+    for a, b in zip(alone, together, strict=True):
+        assert np.array_equal(a.audio.samples, b.audio.samples)
+
+
+def decode(path: Path) -> np.ndarray:
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1", "-"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    return np.frombuffer(raw, dtype="<f4")
+
+
+def test_a_render_stopped_with_sigint_resumes_to_the_same_episode(tmp_path) -> None:
+    cache = tmp_path / "cache"
+    out = tmp_path / "out" / "episode.mp3"
+    args = [
+        sys.executable,
+        "-m",
+        "pipeline",
+        "render",
+        str(SCRIPT),
+        "-o",
+        str(out),
+        "-q",
+        "--cache",
+        str(cache),
+        "--workers",
+        "1",
+    ]
+    render = subprocess.Popen(
+        args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while len(list(cache.rglob("*.json"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    render.send_signal(signal.SIGINT)
+    _, err = render.communicate(timeout=120)
+    assert render.returncode == 130, err
+    assert "run the same command again to resume" in err
+    assert not out.exists()
+    kept = len(list(cache.rglob("*.f32")))
+    assert 1 <= kept < 5  # stopped part-way, with some turns kept
+    resumed = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    whole = tmp_path / "whole" / "episode.mp3"
+    straight = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "render",
+            str(SCRIPT),
+            "-o",
+            str(whole),
+            "-q",
+            "--no-cache",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert straight.returncode == 0, straight.stderr
+    assert np.array_equal(decode(out), decode(whole))  # identical in content
