@@ -25,8 +25,10 @@ from pipeline.render import prepare
 TARGETS = {"cold_rtf": 0.08, "edit_rerender_s": 5.0, "overhead": 0.20, "peak_rss_mb": 1536.0}
 
 
-def _timed_render(script: Path, output: Path, cache: Path) -> tuple[float, float]:
-    """Render in a subprocess: (seconds, peak RSS of its process tree in MB)."""
+def _timed_render(script: Path, output: Path, cache: Path) -> tuple[float, float, float]:
+    """Render in a subprocess: seconds, and its process tree's peak memory in MB as the sum
+    of RSS (pages shared between processes counted in each) and of PSS (shared pages
+    divided among the processes that share them: what the tree really holds)."""
     args = [
         sys.executable,
         "-m",
@@ -41,17 +43,18 @@ def _timed_render(script: Path, output: Path, cache: Path) -> tuple[float, float
     ]
     started = time.perf_counter()
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    peak = 0.0
+    peak = peak_pss = 0.0
     stop = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, peak_pss
         root = psutil.Process(process.pid)
         while not stop.is_set():
             try:
                 tree = [root, *root.children(recursive=True)]
-                total = sum(p.memory_info().rss for p in tree if p.is_running())
-                peak = max(peak, total / 2**20)
+                memory = [p.memory_full_info() for p in tree if p.is_running()]
+                peak = max(peak, sum(m.rss for m in memory) / 2**20)
+                peak_pss = max(peak_pss, sum(m.pss for m in memory) / 2**20)
             except psutil.Error:
                 pass
             time.sleep(0.05)
@@ -64,7 +67,7 @@ def _timed_render(script: Path, output: Path, cache: Path) -> tuple[float, float
     sampler.join()
     if process.returncode != 0:
         raise SystemExit(f"render failed: {err}")
-    return elapsed, peak
+    return elapsed, peak, peak_pss
 
 
 def _raw_engine_seconds(script: Path) -> float:
@@ -90,12 +93,12 @@ def run(script: Path, folder: Path) -> dict[str, Any]:
     cache = folder / "cache"
     shutil.rmtree(cache, ignore_errors=True)
     output = folder / "episode.mp3"
-    cold_s, cold_rss = _timed_render(script, output, cache)
+    cold_s, cold_rss, cold_pss = _timed_render(script, output, cache)
     audio_s = json.loads(output.with_suffix(".timeline.json").read_text())["duration"]
     edited = _edited(script)
     try:
-        edit_s, edit_rss = _timed_render(edited, output, cache)
-        noop_s, noop_rss = _timed_render(edited, output, cache)
+        edit_s, edit_rss, edit_pss = _timed_render(edited, output, cache)
+        noop_s, noop_rss, noop_pss = _timed_render(edited, output, cache)
     finally:
         edited.unlink(missing_ok=True)
     raw_s = _raw_engine_seconds(script)
@@ -108,6 +111,7 @@ def run(script: Path, folder: Path) -> dict[str, Any]:
         "noop_rerender_s": round(noop_s, 2),
         "overhead": round((cold_s - raw_s) / raw_s, 3),
         "peak_rss_mb": round(max(cold_rss, edit_rss, noop_rss), 1),
+        "peak_pss_mb": round(max(cold_pss, edit_pss, noop_pss), 1),
         "cores": psutil.cpu_count(),
     }
 

@@ -13,6 +13,7 @@ compare runs, not absolute numbers. It never fails the build on its own.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import re
 import statistics
 from concurrent.futures import ProcessPoolExecutor
@@ -152,7 +153,11 @@ def listen(mp3: Path, timeline: dict[str, Any], lexicon: Lexicon, workers: int =
         )
         for t in turns
     ]
-    with ProcessPoolExecutor(max_workers=workers, initializer=_start_worker) as pool:
+    # "spawn": a fresh interpreter per worker, safe whatever threads this process runs.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        max_workers=workers, initializer=_start_worker, mp_context=context
+    ) as pool:
         heard = list(pool.map(_recognise, clips, chunksize=4))
     scores, terms = [], []
     pattern = lexicon.pattern()

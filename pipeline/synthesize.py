@@ -8,6 +8,7 @@ stopped part-way resumes where it stopped.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import sys
 from collections.abc import Sequence
@@ -118,8 +119,13 @@ def synthesize(
                 )
         else:
             own = executor is None
+            # "spawn", not fork: a forked copy of a process that runs thread pools (onnxruntime,
+            # torch, OpenMP) can deadlock; a fresh interpreter per worker cannot.
             pool = executor or ProcessPoolExecutor(
-                max_workers=workers, initializer=start_worker, initargs=(voices,)
+                max_workers=workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=start_worker,
+                initargs=(voices,),
             )
             try:
                 futures: dict[Future[tuple[Audio, float | None]], int] = {
