@@ -29,6 +29,18 @@ def _voice_override(value: str) -> tuple[str, Path]:
     return speaker, Path(path)
 
 
+def _add_voice_flag(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--voice",
+        action="append",
+        type=_voice_override,
+        default=[],
+        metavar="SPEAKER=FILE",
+        help="use this voice file for a host instead of the one the script names "
+        "(repeatable), e.g. --voice ALEX=voices/other.yaml",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with a subcommand per action."""
     parser = argparse.ArgumentParser(
@@ -36,10 +48,6 @@ def build_parser() -> argparse.ArgumentParser:
         description="Turn a marked-up two-host script into a podcast episode, offline.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    voice_help = (
-        "use this voice file for a host instead of the one the script names "
-        "(repeatable), e.g. --voice ALEX=voices/other.yaml"
-    )
 
     render_cmd = commands.add_parser(
         "render",
@@ -56,14 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path("build/episode.mp3"),
         help="MP3 to write (default: build/episode.mp3)",
     )
-    render_cmd.add_argument(
-        "--voice",
-        action="append",
-        type=_voice_override,
-        default=[],
-        metavar="SPEAKER=FILE",
-        help=voice_help,
-    )
+    _add_voice_flag(render_cmd)
     render_cmd.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     render_cmd.add_argument(
         "--cache",
@@ -89,28 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
         "a summary. Exits non-zero, naming file:line, on the first problem.",
     )
     check_cmd.add_argument("script", type=Path, help="the episode script")
-    check_cmd.add_argument(
-        "--voice",
-        action="append",
-        type=_voice_override,
-        default=[],
-        metavar="SPEAKER=FILE",
-        help=voice_help,
-    )
+    _add_voice_flag(check_cmd)
 
     engines_cmd = commands.add_parser(
         "engines",
         help="list the engines the script's voices use (for set-up), without loading them",
     )
     engines_cmd.add_argument("script", type=Path, help="the episode script")
-    engines_cmd.add_argument(
-        "--voice",
-        action="append",
-        type=_voice_override,
-        default=[],
-        metavar="SPEAKER=FILE",
-        help=voice_help,
-    )
+    _add_voice_flag(engines_cmd)
 
     models_cmd = commands.add_parser(
         "models",
@@ -119,14 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         "cache, once, on a networked machine; renders never download.",
     )
     models_cmd.add_argument("script", type=Path, help="the episode script")
-    models_cmd.add_argument(
-        "--voice",
-        action="append",
-        type=_voice_override,
-        default=[],
-        metavar="SPEAKER=FILE",
-        help=voice_help,
-    )
+    _add_voice_flag(models_cmd)
 
     publish_cmd = commands.add_parser(
         "publish",

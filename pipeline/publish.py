@@ -12,7 +12,6 @@ which points only at complete files; running it again finishes the job.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shutil
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.cache import file_digest
 from pipeline.errors import PipelineError
 from pipeline.facts import FactSheet
 from pipeline.feed import feed_xml
@@ -69,15 +69,6 @@ class PublishReport:
 def slug(text: str) -> str:
     """``Life is Artificial`` -> ``life-is-artificial``."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
-def sha256(path: Path) -> str:
-    """The SHA-256 of a file, read in blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def publish(
@@ -196,7 +187,7 @@ def _copy(source: Path, destination: Path) -> None:
     if (
         destination.is_file()
         and destination.stat().st_size == source.stat().st_size
-        and (sha256(destination) == sha256(source))
+        and (file_digest(destination) == file_digest(source))
     ):
         return
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -208,7 +199,7 @@ def _copy(source: Path, destination: Path) -> None:
 def _deliver(
     remote: Remote, local: Path, name: str, manifest: dict[str, str], report: PublishReport
 ) -> None:
-    digest = sha256(local)
+    digest = file_digest(local)
     size = local.stat().st_size
     if manifest.get(name) == digest and remote.size(name) == size:
         report.skipped.append(name)
