@@ -136,11 +136,13 @@ def synthesize(
                 }
                 for future in as_completed(futures):
                     index = futures[future]
+                    said = utterances[index]
+                    engine = engines[said.turn.speaker].name
                     try:
                         audio, gain = future.result()
                     except EngineFailure as exc:
-                        raise _failure(utterances[index], engines, script_path, exc) from exc
-                    finish(index, _checked(audio, utterances[index], engines, script_path), gain)
+                        raise _failure(said, engine, script_path, exc) from exc
+                    finish(index, _checked(audio, said, engine, script_path), gain)
             finally:
                 if own:
                     pool.shutdown(wait=True, cancel_futures=True)
@@ -164,25 +166,21 @@ def _prepare(audio: Audio, rate: int) -> Audio:
     return audio.trim().resample(rate)
 
 
-def _failure(
-    utterance: Utterance, engines: dict[str, Engine], script_path: Path, exc: Exception
-) -> PipelineError:
+def _failure(utterance: Utterance, engine: str, script_path: Path, exc: Exception) -> PipelineError:
     turn = utterance.turn
     return PipelineError(
-        f"the {engines[turn.speaker].name} engine failed on {turn.speaker}'s turn: {exc}",
+        f"the {engine} engine failed on {turn.speaker}'s turn: {exc}",
         path=script_path,
         line=turn.line,
         hint="reword the turn, or check the host's voice file",
     )
 
 
-def _checked(
-    audio: Audio, utterance: Utterance, engines: dict[str, Engine], script_path: Path
-) -> Audio:
+def _checked(audio: Audio, utterance: Utterance, engine: str, script_path: Path) -> Audio:
     if len(audio.samples) == 0:
         turn = utterance.turn
         raise PipelineError(
-            f"the {engines[turn.speaker].name} engine produced no sound for {turn.speaker}'s turn",
+            f"the {engine} engine produced no sound for {turn.speaker}'s turn",
             path=script_path,
             line=turn.line,
             hint="give the turn words to say",
@@ -194,5 +192,5 @@ def _speak(utterance: Utterance, engine: Engine, script_path: Path, rate: int) -
     try:
         audio = engine.synthesize(utterance.text)
     except EngineFailure as exc:
-        raise _failure(utterance, {utterance.turn.speaker: engine}, script_path, exc) from exc
-    return _checked(_prepare(audio, rate), utterance, {utterance.turn.speaker: engine}, script_path)
+        raise _failure(utterance, engine.name, script_path, exc) from exc
+    return _checked(_prepare(audio, rate), utterance, engine.name, script_path)

@@ -165,13 +165,6 @@ class CoquiEngine:
         return Audio(samples - samples.mean(), int(self.tts.synthesizer.output_sample_rate))
 
 
-def cache_dir() -> Path:
-    """Where Coqui keeps downloaded models (``TTS_HOME`` or the user data folder)."""
-    from TTS.utils.manage import ModelManager
-
-    return Path(ModelManager(progress_bar=False).output_prefix)
-
-
 def _cached_model(voice: Voice, name: str) -> Path:
     """The local folder of a named model, or one clear error saying how to get it."""
     from TTS.utils.manage import ModelManager
