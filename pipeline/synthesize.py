@@ -118,22 +118,24 @@ def synthesize(
                     ),
                 )
         else:
-            own = executor is None
-            # "spawn", not fork: a forked copy of a process that runs thread pools (onnxruntime,
-            # torch, OpenMP) can deadlock; a fresh interpreter per worker cannot.
-            pool = executor or ProcessPoolExecutor(
-                max_workers=workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=start_worker,
-                initargs=(voices,),
+            # Each pool loads only its own voices: a worker holds one engine, not all of them.
+            pools = (
+                [(executor, todo)]
+                if executor is not None
+                else [
+                    (_pool({s: voices[s] for s in speakers}, count), indices)  # type: ignore[index]
+                    for speakers, count, indices in plan_pools(utterances, todo, voices, workers)
+                ]
             )
             try:
-                futures: dict[Future[tuple[Audio, float | None]], int] = {
-                    pool.submit(
-                        speak_in_worker, utterances[i].turn.speaker, utterances[i].text, sample_rate
-                    ): i
-                    for i in todo
-                }
+                futures: dict[Future[tuple[Audio, float | None]], int] = {}
+                for pool, indices in pools:
+                    # Longest first, so no worker is left with a long turn at the end.
+                    for i in sorted(indices, key=lambda i: -len(utterances[i].text)):
+                        said = utterances[i]
+                        futures[
+                            pool.submit(speak_in_worker, said.turn.speaker, said.text, sample_rate)
+                        ] = i
                 for future in as_completed(futures):
                     index = futures[future]
                     said = utterances[index]
@@ -144,9 +146,45 @@ def synthesize(
                         raise _failure(said, engine, script_path, exc) from exc
                     finish(index, _checked(audio, said, engine, script_path), gain)
             finally:
-                if own:
-                    pool.shutdown(wait=True, cancel_futures=True)
+                for pool, _ in pools:
+                    if pool is not executor:
+                        pool.shutdown(wait=True, cancel_futures=True)
     return [SpokenTurn(u, done[i], keys[i]) for i, u in enumerate(utterances)]
+
+
+def plan_pools(
+    utterances: Sequence[Utterance], todo: list[int], voices: dict[str, Voice], workers: int
+) -> list[tuple[list[str], int, list[int]]]:
+    """Split ``workers`` between the voices the ``todo`` turns use: ``(speakers, workers,
+    turns)`` per pool. With at least a worker per voice, each voice gets its own pool, and
+    the spare workers go to the voices with the most text; otherwise one pool speaks all."""
+    by_file: dict[Path, list[str]] = {}
+    for speaker, voice in voices.items():
+        by_file.setdefault(voice.path.resolve(), []).append(speaker)
+    groups = [
+        (speakers, [i for i in todo if utterances[i].turn.speaker in speakers])
+        for speakers in by_file.values()
+    ]
+    groups = [(speakers, indices) for speakers, indices in groups if indices]
+    if len(groups) > workers:
+        return [(list(voices), workers, todo)]
+    counts = [1] * len(groups)
+    text = [sum(len(utterances[i].text) for i in indices) for _, indices in groups]
+    for _ in range(workers - len(groups)):
+        busiest = max(range(len(groups)), key=lambda g: text[g] / counts[g])
+        counts[busiest] += 1
+    return [(speakers, n, indices) for (speakers, indices), n in zip(groups, counts, strict=True)]
+
+
+def _pool(voices: dict[str, Voice], workers: int) -> ProcessPoolExecutor:
+    # "spawn", not fork: a forked copy of a process that runs thread pools (onnxruntime,
+    # torch, OpenMP) can deadlock; a fresh interpreter per worker cannot.
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=start_worker,
+        initargs=(voices,),
+    )
 
 
 def start_worker(voices: dict[str, Voice]) -> None:

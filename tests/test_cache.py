@@ -9,6 +9,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from conftest import FIXTURES, REPO
@@ -17,7 +18,7 @@ from pipeline.audio import Audio
 from pipeline.cache import TurnCache
 from pipeline.render import prepare
 from pipeline.speech import Utterance
-from pipeline.synthesize import synthesize
+from pipeline.synthesize import plan_pools, synthesize
 
 SCRIPT = FIXTURES / "two_hosts.md"
 
@@ -118,6 +119,22 @@ def test_parallel_synthesis_matches_one_process(tmp_path) -> None:
     )
     for a, b in zip(alone, together, strict=True):
         assert np.array_equal(a.audio.samples, b.audio.samples)
+
+
+def test_each_voice_gets_its_own_workers(tmp_path) -> None:
+    """A worker loads only the engines of the turns it is given, so memory stays at one
+    engine per worker; spare workers go to the voice with the most text."""
+    voice = {name: SimpleNamespace(path=tmp_path / f"{name}.yaml") for name in "abc"}
+    texts = [("A", "x" * 300), ("B", "y" * 100), ("A", "x" * 300), ("C", "z")]
+    said = [SimpleNamespace(turn=SimpleNamespace(speaker=s), text=t) for s, t in texts]
+    two = {"A": voice["a"], "B": voice["b"]}
+    assert plan_pools(said, [0, 1, 2], two, 2) == [(["A"], 1, [0, 2]), (["B"], 1, [1])]
+    assert plan_pools(said, [0, 1, 2], two, 4) == [(["A"], 3, [0, 2]), (["B"], 1, [1])]
+    assert plan_pools(said, [1], two, 2) == [(["B"], 2, [1])]  # only B has work to do
+    shared = {"A": voice["a"], "B": voice["a"]}  # two hosts, one voice file: one engine
+    assert plan_pools(said, [0, 1], shared, 2) == [(["A", "B"], 2, [0, 1])]
+    three = {"A": voice["a"], "B": voice["b"], "C": voice["c"]}
+    assert plan_pools(said, [0, 1, 3], three, 2) == [(["A", "B", "C"], 2, [0, 1, 3])]
 
 
 def decode(path: Path) -> np.ndarray:

