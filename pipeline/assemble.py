@@ -5,16 +5,18 @@ Timing. The gap before a turn is the ``[pause]`` written just before it if there
 first turn, and ``turn_gap`` between turns. A ``[music: NAME]`` cue starts its piece where
 it stands (``music_gap`` after the last words, unless a pause says otherwise), and the next
 turn comes in when the piece's ``lead`` has played. After the last turn comes ``tail`` (or
-its pause), or the end of the last piece of music if that is later. Engine silence is
-trimmed first (synthesize stage), so the gaps are exactly as planned.
+its pause), or the end of the last piece of music if that is later. A chapter's first
+sound is moved onto the MP3 frame grid (up to 26 ms later), so chapters encode apart.
+Engine silence is trimmed first (synthesize stage), so the gaps are exactly as planned.
 
 Levels. Every turn is brought to ``SPEECH_LUFS`` (ITU-R BS.1770 via pyloudnorm), so the
-hosts match whatever their engine's raw level; a turn too short to measure takes its
-host's median gain. A gentle compressor and a brick-wall limiter (pedalboard) hold each
-turn's peaks at most ``PEAK_HEADROOM_DB`` above that level, with the gain searched so the
-turn still measures ``SPEECH_LUFS``: a peaky engine (Piper's peaks stand about 21 dB over
-its loudness, Festival's 17) then loses nothing more to the master limiter than a smooth
-one, and the hosts stay matched in the delivered file.
+hosts match whatever their engine's raw level; this is done as each turn is spoken
+(``pipeline/level.py``), and a turn too short to measure takes its host's median gain
+here. A gentle compressor and a brick-wall limiter (pedalboard) hold each turn's peaks at
+most ``PEAK_HEADROOM_DB`` above that level, with the gain searched so the turn still
+measures ``SPEECH_LUFS``: a peaky engine (Piper's peaks stand about 21 dB over its
+loudness, Festival's 17) then loses nothing more to the master limiter than a smooth one,
+and the hosts stay matched in the delivered file.
 
 Music plays at ``music_db`` relative to speech on its own and is ducked to ``duck_db``
 under speech, ramping down ``attack`` seconds before a voice comes in and back up
@@ -30,13 +32,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.audio import Audio
-from pipeline.cache import TurnCache
 from pipeline.errors import PipelineError
 from pipeline.level import (
-    LEVEL_NOTE,
     level_gain,
     leveled,
 )
+from pipeline.mp3 import FRAME
 from pipeline.music import MusicLibrary
 from pipeline.script import MusicCue, Pause, Script, Turn
 from pipeline.synthesize import SpokenTurn
@@ -60,6 +61,11 @@ class Timing:
 
     tail: float = 1.0
     """After the last turn."""
+
+    chapter_grid: int = FRAME
+    """Chapters after the first start on a multiple of this many samples (an MP3 frame,
+    26 ms, added to the gap before them), so that a chapter an edit did not touch lands on
+    the same frames and is not encoded again (``pipeline/mp3.py``). 1 turns it off."""
 
 
 @dataclass(frozen=True)
@@ -160,7 +166,6 @@ def assemble(
     timing: Timing | None = None,
     music: MusicLibrary | None = None,
     levels: Levels | None = None,
-    cache: TurnCache | None = None,
 ) -> Mix:
     """Lay ``spoken`` (one per turn of ``script``, in order) and the music on a timeline.
 
@@ -172,11 +177,17 @@ def assemble(
     if not spoken_turns:
         raise PipelineError("nothing to assemble: the script has no turns", path=script.path)
     rate = spoken_turns[0].audio.sample_rate
-    gains = turn_gains(spoken_turns, cache)
+    gains = turn_gains(spoken_turns)
     queue = iter(zip(spoken_turns, gains, strict=True))
 
     def samples(seconds: float) -> int:
         return round(seconds * rate)
+
+    def opening(chapter_index: int, position: int, chapter_start: int | None) -> int:
+        """Where a chapter's first sound goes: on the grid (not the episode's start)."""
+        if chapter_index == 0 or chapter_start is not None:
+            return position
+        return -(-position // timing.chapter_grid) * timing.chapter_grid
 
     placements: list[Placement] = []
     chapters: list[ChapterMark] = []
@@ -195,7 +206,7 @@ def assemble(
                     gap = pending
                 else:  # a breath after the last words; none before the first
                     gap = samples(timing.music_gap) if placements else 0
-                at = cursor + gap
+                at = opening(chapter_index, cursor + gap, chapter_start)
                 piece = music.pieces.get(item.name) if music else None
                 length = len(piece.audio.samples) if piece else 0
                 marks.append(MusicMark(item.name, at, at + length, item.line))
@@ -214,7 +225,7 @@ def assemble(
                     gap = samples(timing.chapter_gap)
                 else:
                     gap = samples(timing.turn_gap)
-                start = cursor + gap
+                start = opening(chapter_index, cursor + gap, chapter_start)
                 end = start + len(turn_audio.audio.samples)
                 said = turn_audio.utterance
                 placements.append(Placement(item, said.text, said.words, start, end, gain_db))
@@ -232,7 +243,10 @@ def assemble(
     out = np.zeros(total, dtype=np.float32)
     for placement, turn_audio in zip(placements, spoken_turns, strict=True):
         region = out[placement.start : placement.end]
-        region += leveled(turn_audio.audio.samples, placement.gain_db, rate)
+        if turn_audio.gain_db is None:  # not levelled when it was spoken
+            region += leveled(turn_audio.audio.samples, placement.gain_db, rate)
+        else:
+            region += turn_audio.audio.samples
     speech = [(p.start, p.end) for p in placements]
     for mark in marks:
         piece = music.pieces.get(mark.name) if music else None
@@ -242,21 +256,18 @@ def assemble(
     return Mix(Audio(out, rate), placements, chapters, marks)
 
 
-def turn_gains(spoken: list[SpokenTurn], cache: TurnCache | None = None) -> list[float]:
-    """The gain (dB) into each turn's dynamics chain that brings it to ``SPEECH_LUFS``.
-
-    The search is the slow part of mixing; with a ``cache``, each turn's result is noted
-    beside its audio and reused.
-    """
+def turn_gains(spoken: list[SpokenTurn]) -> list[float]:
+    """The gain (dB) into each turn's dynamics chain that brings it to ``SPEECH_LUFS``:
+    the one it was levelled with when spoken, else searched now; a turn too short to
+    measure takes its host's median."""
     rate = spoken[0].audio.sample_rate
     measured = {}
     for index, turn_audio in enumerate(spoken):
-        noted = cache.get_note(turn_audio.key, LEVEL_NOTE) if cache and turn_audio.key else None
-        gain = noted if noted is not None else level_gain(turn_audio.audio.samples, rate)
+        gain = turn_audio.gain_db
+        if gain is None:
+            gain = level_gain(turn_audio.audio.samples, rate)
         if gain is not None:
             measured[index] = gain
-            if noted is None and cache and turn_audio.key:
-                cache.put_note(turn_audio.key, LEVEL_NOTE, gain)
     by_host: dict[str, list[float]] = {}
     for index, gain in measured.items():
         by_host.setdefault(spoken[index].utterance.turn.speaker, []).append(gain)

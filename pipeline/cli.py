@@ -202,12 +202,19 @@ def _render(args: argparse.Namespace, overrides: dict[str, Path]) -> int:
         cache=cache,
         workers=args.workers,
     )
-    measured = result.mastering.measured
+    report = result.mastering
+    measured = report.measured
     minutes, seconds = divmod(result.duration, 60)
+    work = (
+        "unchanged, not encoded again"
+        if report.passes == 0
+        else f"{report.passes} mastering passes; last pass encoded {report.encoded} of "
+        f"{report.encoded + report.reused} segments"
+    )
     print(
         f"wrote {result.output}: {int(minutes)}:{seconds:04.1f}, {result.turns} turns, "
         f"{measured.loudness_lufs:.1f} LUFS, true peak {measured.true_peak_db:.1f} dBTP "
-        f"({result.mastering.passes} mastering passes)"
+        f"({work})"
     )
     for path in (*vars(result.companions).values(), result.overview):
         print(f"wrote {path}")

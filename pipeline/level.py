@@ -1,7 +1,7 @@
 """Levelling a turn: to the speech level, peaks held by a compressor and a limiter.
 
-Used where turns are mixed (``pipeline/assemble.py``) and, to share the work between
-cores, by the synthesis workers, which note each new turn's gain in the cache.
+Done to each turn as it is synthesized (``pipeline/synthesize.py``), so the work is
+shared between cores and the levelled turn is what the cache keeps.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ MIN_MEASURE_S = 0.5  # BS.1770 gating needs at least one 400 ms block; allow som
 MAX_TURN_GAIN_DB = 20.0
 PEAK_HEADROOM_DB = 13.0  # speech peaks above its loudness: -16 LUFS at -2 dBFS leaves 14
 LEVEL_PASSES = 6
-# Names the noted gain after what it depends on, so a change of levels never reuses one.
-LEVEL_NOTE = f"level-{SPEECH_LUFS:g}-{PEAK_HEADROOM_DB:g}-v1"
+# Part of every cached turn's key (turns are cached levelled): a change of levels is a miss.
+LEVEL_VERSION = f"level {SPEECH_LUFS:g} {PEAK_HEADROOM_DB:g} v1"
 
 
 def level_gain(samples: np.ndarray, rate: int) -> float | None:

@@ -3,13 +3,16 @@
 The chain runs inside ffmpeg while the MP3 is encoded: a gain to the loudness target, then
 ffmpeg's ``alimiter`` at four times the sample rate (so it sees the peaks between samples),
 then back to 44.1 kHz. The result is measured on the encoded MP3 itself with ffmpeg's
-``ebur128`` filter (integrated loudness and true peak); if the limiter ate loudness or the
-encoder pushed a peak over the ceiling, the gain and limit are corrected and the MP3 is
-encoded again, up to ``passes`` times.
+``ebur128`` filter: integrated loudness on the whole file, true peak on each encoded
+segment as decoded (``pipeline/mp3.py``). If the limiter ate loudness or the encoder pushed
+a peak over the ceiling, the gain and limit are corrected and the MP3 is encoded again, up
+to ``passes`` times. A render after an edit starts from the last render's gain and limit,
+so it usually needs one pass, and re-encodes only the segments that changed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import subprocess
@@ -22,6 +25,7 @@ import numpy as np
 
 from pipeline.assemble import Mix
 from pipeline.errors import PipelineError
+from pipeline.mp3 import Encoded
 
 OVERSAMPLE = 4
 # One line per 100 ms frame of ebur128's log: "t: 1.2  TARGET:-23 LUFS  M: -20.1 S: -21.3 ..."
@@ -87,8 +91,11 @@ class MasterReport:
     passes: int
     """Encodes it took."""
 
-    mix_lufs: float | None = None
-    """Loudness of the mix before mastering."""
+    encoded: int = 0
+    """Segments the last pass encoded."""
+
+    reused: int = 0
+    """Segments the last pass took from the cache."""
 
 
 def chain(gain_db: float, limit_db: float, rate: int) -> str:
@@ -98,14 +105,15 @@ def chain(gain_db: float, limit_db: float, rate: int) -> str:
         [
             f"volume={gain_db:.3f}dB",
             f"aresample={rate * OVERSAMPLE}:resampler=soxr",
-            f"alimiter=limit={limit:.5f}:attack=2:release=80:level=disabled",
+            f"alimiter=limit={limit:.5f}:attack=2:release=80:level=disabled:latency=1",
             f"aresample={rate}:resampler=soxr",
         ]
     )
 
 
-def measure(path: Path) -> Measurement:
-    """Integrated loudness and true peak of a media file, by ffmpeg's ebur128 filter."""
+def measure(path: Path, peak: bool = True) -> Measurement:
+    """Integrated loudness and (with ``peak``) true peak of a media file, and its loudness
+    every 100 ms, by ffmpeg's ebur128 filter."""
     args = [
         _ffmpeg(),
         "-hide_banner",
@@ -113,7 +121,7 @@ def measure(path: Path) -> Measurement:
         "-i",
         str(path),
         "-af",
-        "ebur128=peak=true",
+        f"ebur128=peak={'true' if peak else 'none'}:framelog=verbose",
         "-f",
         "null",
         "-",
@@ -121,10 +129,10 @@ def measure(path: Path) -> Measurement:
     result = subprocess.run(args, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise PipelineError(f"ffmpeg could not measure {path}: {result.stderr[-300:]}")
-    return _parse(result.stderr, str(path))
+    return _parse(result.stderr, str(path), peak)
 
 
-def measure_samples(samples: np.ndarray, rate: int) -> Measurement:
+def measure_samples(samples: np.ndarray, rate: int, peak: bool = True) -> Measurement:
     """Loudness of mono samples, streamed through ffmpeg's ebur128 (no copy of the mix)."""
     args = [
         _ffmpeg(),
@@ -139,7 +147,7 @@ def measure_samples(samples: np.ndarray, rate: int) -> Measurement:
         "-i",
         "pipe:0",
         "-af",
-        "ebur128=peak=true:framelog=verbose",
+        f"ebur128=peak={'true' if peak else 'none'}:framelog=verbose",
         "-f",
         "null",
         "-",
@@ -153,7 +161,7 @@ def measure_samples(samples: np.ndarray, rate: int) -> Measurement:
             process.stdin.write(memoryview(samples[start : start + (1 << 16)]))
         process.stdin.close()
         reader.join()
-    return _parse(b"".join(log).decode("utf-8", errors="replace"), "the mix")
+    return _parse(b"".join(log).decode("utf-8", errors="replace"), "the mix", peak)
 
 
 def _ffmpeg() -> str:
@@ -163,16 +171,16 @@ def _ffmpeg() -> str:
     return ffmpeg
 
 
-def _parse(log: str, what: str) -> Measurement:
+def _parse(log: str, what: str, with_peak: bool = True) -> Measurement:
     summary = log.rsplit("Summary:", 1)[-1]
     loudness = re.search(r"I:\s+(-?[\d.]+|-inf) LUFS", summary)
     peak = re.search(r"True peak:\s+Peak:\s+(-?[\d.]+|-inf) dBFS", summary)
-    if loudness is None or peak is None:
+    if loudness is None or (with_peak and peak is None):
         raise PipelineError(f"ffmpeg could not measure {what}: {log[-300:]}")
     frames = _FRAME.findall(log)
     return Measurement(
         float(loudness.group(1)),
-        float(peak.group(1)),
+        float(peak.group(1)) if peak else float("nan"),
         times=tuple(float(t) for t, _, _ in frames),
         momentary=tuple(float(m) for _, m, _ in frames),
         short_term=tuple(float(s) for _, _, s in frames),
@@ -181,29 +189,34 @@ def _parse(log: str, what: str) -> Measurement:
 
 def master(
     mix: Mix,
-    encode: Callable[[str], Path],
+    encode: Callable[[str], Encoded],
     spec: Spec | None = None,
     previous: MasterReport | None = None,
 ) -> MasterReport:
     """Encode ``mix`` through the mastering chain until the file meets ``spec``.
 
-    ``encode(filters)`` writes the MP3 with that ffmpeg filter graph and returns its path.
-    ``previous``, the last render's report, is where the search starts: a mix that changed
-    a little then usually needs one encode, not two.
+    ``encode(filters)`` writes the MP3 with that ffmpeg filter graph. ``previous``, the
+    last render's report, is where the search starts: its gain and limit, unchanged, so
+    the segments an edit did not touch are encoded exactly as before.
     """
     spec = spec or Spec()
     rate = mix.audio.sample_rate
-    loudness = measure_samples(mix.audio.samples, rate).loudness_lufs
-    if not np.isfinite(loudness):
-        raise PipelineError("the mix is silent: nothing to master")
-    gain_db, limit_db = spec.loudness_lufs - loudness, spec.limit_db
-    if previous is not None and previous.mix_lufs is not None:
-        gain_db = previous.gain_db + previous.mix_lufs - loudness
-        limit_db = previous.limit_db
+    if previous is not None:
+        gain_db, limit_db = previous.gain_db, previous.limit_db
+    else:
+        loudness = measure_samples(mix.audio.samples, rate, peak=False).loudness_lufs
+        if not np.isfinite(loudness):
+            raise PipelineError("the mix is silent: nothing to master")
+        gain_db, limit_db = spec.loudness_lufs - loudness, spec.limit_db
     done = 0
     while True:
         done += 1
-        measured = measure(encode(chain(gain_db, limit_db, rate)))
+        encoded = encode(chain(gain_db, limit_db, rate))
+        measured = dataclasses.replace(
+            measure(encoded.path, peak=False), true_peak_db=encoded.true_peak_db
+        )
+        if not np.isfinite(measured.loudness_lufs):
+            raise PipelineError("the mix is silent: nothing to master")
         loud_ok = abs(measured.loudness_lufs - spec.loudness_lufs) <= spec.aim_lu
         peak_ok = measured.true_peak_db <= spec.true_peak_db
         if (loud_ok and peak_ok) or done == spec.passes:
@@ -211,7 +224,7 @@ def master(
         if not peak_ok:
             limit_db -= measured.true_peak_db - spec.true_peak_db + 0.1
         gain_db += spec.loudness_lufs - measured.loudness_lufs
-    report = MasterReport(measured, gain_db, limit_db, done, loudness)
+    report = MasterReport(measured, gain_db, limit_db, done, encoded.encoded, encoded.reused)
     off_target = abs(measured.loudness_lufs - spec.loudness_lufs) > spec.tolerance_lu
     if off_target or measured.true_peak_db > spec.true_peak_db:
         raise PipelineError(

@@ -16,13 +16,13 @@ from pipeline.engines import Engine
 from pipeline.errors import PipelineError
 from pipeline.lexicon import Lexicon
 from pipeline.master import MasterReport, Measurement, Spec, master
+from pipeline.mp3 import Encoded, encode_segments, segments
 from pipeline.music import MusicLibrary
 from pipeline.overview import draw_overview
 from pipeline.package import (
     Companions,
     Release,
     atomic_output,
-    encode_mp3,
     require_ffmpeg,
     tag_mp3,
     write_companions,
@@ -207,7 +207,6 @@ def _previous(state: dict[str, Any]) -> MasterReport | None:
             gain_db=state["report"]["gain_db"],
             limit_db=state["report"]["limit_db"],
             passes=0,
-            mix_lufs=state["report"]["mix_lufs"],
         )
     except (KeyError, TypeError):
         return None
@@ -256,7 +255,7 @@ def render(
         voices=production.voices,
         workers=default_workers() if workers is None else workers,
     )
-    mix = assemble(script, spoken, timing, production.music, cache=turn_cache)
+    mix = assemble(script, spoken, timing, production.music)
     del spoken  # the mix holds every turn now: free the separate copies before mastering
     release = Release.of(script, mix)
     state_path = _state_path(cache, output)
@@ -265,10 +264,15 @@ def render(
     report = _unchanged(state, digest, output)
     if report is None:
         previous = _previous(state)
+        parts = segments(len(mix.audio.samples), [c.start for c in mix.chapters])
+        threads = default_workers() if workers is None else workers
         with atomic_output(output) as tmp:
-            report = master(
-                mix, lambda filters: encode_mp3(mix.audio, tmp, filters), spec, previous
-            )
+
+            def encode(filters: str) -> Encoded:
+                samples, rate = mix.audio.samples, mix.audio.sample_rate
+                return encode_segments(samples, rate, parts, filters, tmp, turn_cache, threads)
+
+            report = master(mix, encode, spec, previous)
             tag_mp3(tmp, release)
         _write_state(state_path, digest, output, report)
     voices = {speaker: voice_credit(v) for speaker, v in production.voices.items()}

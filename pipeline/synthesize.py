@@ -22,7 +22,7 @@ from pipeline.audio import SAMPLE_RATE, Audio
 from pipeline.cache import TurnCache
 from pipeline.engines import Engine, EngineFailure, load_engine
 from pipeline.errors import PipelineError
-from pipeline.level import LEVEL_NOTE, level_gain
+from pipeline.level import LEVEL_VERSION, level_gain, leveled
 from pipeline.speech import Utterance
 from pipeline.voices import Voice
 
@@ -31,16 +31,21 @@ _worker_engines: dict[str, Engine] = {}  # one set per worker process, loaded on
 
 @dataclass(frozen=True)
 class SpokenTurn:
-    """An utterance's audio: engine silence trimmed, resampled to the delivery rate."""
+    """An utterance's audio: engine silence trimmed, resampled to the delivery rate, and
+    levelled (``pipeline/level.py``)."""
 
     utterance: Utterance
     """What was said, and the turn it came from."""
 
     audio: Audio
-    """The speech."""
+    """The speech: levelled if ``gain_db`` is set."""
 
     key: str = ""
     """Its cache key ('' when not cached)."""
+
+    gain_db: float | None = None
+    """The levelling gain already applied; None when not levelled yet (a turn too short to
+    measure is levelled in the mix, with its host's median gain)."""
 
 
 def load_engines(voices: dict[str, Voice]) -> dict[str, Engine]:
@@ -78,10 +83,12 @@ def synthesize(
     run ``start_worker(voices)`` first), turns are spoken in parallel.
     """
     keys = [
-        TurnCache.key(engines[u.turn.speaker].fingerprint, u.text) if cache else ""
+        TurnCache.key(f"{engines[u.turn.speaker].fingerprint} {LEVEL_VERSION}", u.text)
+        if cache
+        else ""
         for u in utterances
     ]
-    done: dict[int, Audio] = {}
+    done: dict[int, tuple[Audio, float | None]] = {}
     if cache is not None:
         for index, key in enumerate(keys):
             found = cache.get(key)
@@ -97,26 +104,17 @@ def synthesize(
         file=sys.stderr,
     ) as bar:
 
-        def finish(index: int, audio: Audio, gain: float | None = None) -> None:
-            done[index] = audio
+        def finish(index: int, audio: Audio, gain: float | None) -> None:
+            done[index] = audio, gain
             if cache is not None:
-                cache.put(keys[index], audio)  # at once: a stopped render resumes from here
-                if gain is not None:
-                    cache.put_note(keys[index], LEVEL_NOTE, gain)
+                cache.put(keys[index], audio, gain)  # at once: a stopped render resumes here
             bar.update(1)
 
         parallel = executor is not None or (voices is not None and workers > 1 and len(todo) > 1)
         if not parallel:
             for index in todo:
-                finish(
-                    index,
-                    _speak(
-                        utterances[index],
-                        engines[utterances[index].turn.speaker],
-                        script_path,
-                        sample_rate,
-                    ),
-                )
+                said = utterances[index]
+                finish(index, *_speak(said, engines[said.turn.speaker], script_path, sample_rate))
         else:
             # Each pool loads only its own voices: a worker holds one engine, not all of them.
             pools = (
@@ -149,7 +147,7 @@ def synthesize(
                 for pool, _ in pools:
                     if pool is not executor:
                         pool.shutdown(wait=True, cancel_futures=True)
-    return [SpokenTurn(u, done[i], keys[i]) for i, u in enumerate(utterances)]
+    return [SpokenTurn(u, *done[i][:1], keys[i], done[i][1]) for i, u in enumerate(utterances)]
 
 
 def plan_pools(
@@ -194,14 +192,18 @@ def start_worker(voices: dict[str, Voice]) -> None:
 
 
 def speak_in_worker(speaker: str, text: str, rate: int) -> tuple[Audio, float | None]:
-    """In a worker: speak ``text`` with ``speaker``'s engine, trimmed and resampled, and
-    search its levelling gain while the core is ours (the slow part of mixing)."""
-    audio = _prepare(_worker_engines[speaker].synthesize(text), rate)
-    return audio, level_gain(audio.samples, rate) if len(audio.samples) else None
+    """In a worker: ``text`` spoken by ``speaker``'s engine (see ``spoken``)."""
+    return spoken(_worker_engines[speaker], text, rate)
 
 
-def _prepare(audio: Audio, rate: int) -> Audio:
-    return audio.trim().resample(rate)
+def spoken(engine: Engine, text: str, rate: int) -> tuple[Audio, float | None]:
+    """``text`` spoken, trimmed, resampled to ``rate`` and levelled, with the levelling
+    gain (None, and not levelled, if too short to measure)."""
+    audio = engine.synthesize(text).trim().resample(rate)
+    gain = level_gain(audio.samples, rate) if len(audio.samples) else None
+    if gain is not None:
+        audio = Audio(leveled(audio.samples, gain, rate), rate)
+    return audio, gain
 
 
 def _failure(utterance: Utterance, engine: str, script_path: Path, exc: Exception) -> PipelineError:
@@ -226,9 +228,11 @@ def _checked(audio: Audio, utterance: Utterance, engine: str, script_path: Path)
     return audio
 
 
-def _speak(utterance: Utterance, engine: Engine, script_path: Path, rate: int) -> Audio:
+def _speak(
+    utterance: Utterance, engine: Engine, script_path: Path, rate: int
+) -> tuple[Audio, float | None]:
     try:
-        audio = engine.synthesize(utterance.text)
+        audio, gain = spoken(engine, utterance.text, rate)
     except EngineFailure as exc:
         raise _failure(utterance, engine.name, script_path, exc) from exc
-    return _checked(_prepare(audio, rate), utterance, engine.name, script_path)
+    return _checked(audio, utterance, engine.name, script_path), gain

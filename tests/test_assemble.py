@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pyloudnorm
 import pytest
@@ -9,12 +11,13 @@ import pytest
 from pipeline.assemble import Timing, assemble
 from pipeline.audio import Audio
 from pipeline.level import PEAK_HEADROOM_DB, SPEECH_LUFS, leveled
+from pipeline.mp3 import FRAME
 from pipeline.script import parse_script
 from pipeline.speech import utterances
 from pipeline.synthesize import SpokenTurn
 
 RATE = 44_100
-TIMING = Timing(lead_in=0.5, turn_gap=0.25, chapter_gap=1.0, tail=0.75)
+TIMING = Timing(lead_in=0.5, turn_gap=0.25, chapter_gap=1.0, tail=0.75, chapter_grid=1)
 
 
 def tone(seconds: float, level: float = 0.1, freq: float = 220.0) -> Audio:
@@ -38,6 +41,32 @@ def test_default_gaps(write_script) -> None:
     _, mix = build(write_script, "## A\nALEX: one\nMAYA: two\n## B\nALEX: three\n", [1, 2, 1])
     assert starts(mix) == [0.5, 1.75, 4.75]
     assert mix.audio.duration == pytest.approx(4.75 + 1 + 0.75)
+
+
+def test_chapters_start_on_mp3_frames_and_keep_their_samples(write_script) -> None:
+    """Chapters after the first start on the frame grid, so a chapter an edit did not
+    touch has the same samples on the same frames and is not encoded again."""
+    body = "## A\nALEX: one\nMAYA: two\n## B\nALEX: three\nMAYA: four\n## C\nALEX: five\n"
+    timing = dataclasses.replace(TIMING, chapter_grid=FRAME)
+    script = parse_script(write_script(body))
+    said = utterances(script)
+
+    def mix_of(durations: list[float]):
+        spoken = [
+            SpokenTurn(u, tone(d, 0.1, 200 + 50 * i))
+            for i, (u, d) in enumerate(zip(said, durations, strict=True))
+        ]
+        return assemble(script, spoken, timing)
+
+    before, after = mix_of([1, 1.2, 0.7, 0.9, 1.1]), mix_of([1.37, 1.2, 0.7, 0.9, 1.1])
+    for mix in (before, after):
+        assert [c.start % FRAME for c in mix.chapters[1:]] == [0, 0]
+        plain = mix.chapters[1].start - mix.placements[1].end - round(timing.chapter_gap * RATE)
+        assert 0 <= plain < FRAME  # the gap grew by less than a frame
+    # The first chapter grew; chapters B and C are the same samples, on the frame grid.
+    b0, b1 = before.chapters[1].start, after.chapters[1].start
+    assert b0 != b1
+    assert np.array_equal(before.audio.samples[b0:], after.audio.samples[b1:])
 
 
 def test_pauses_are_exact_and_add_up(write_script) -> None:

@@ -1,0 +1,240 @@
+"""MP3 encoding a segment at a time, so an edit re-encodes only the part it changed.
+
+The mix is cut at MPEG frame boundaries (1152 samples; chapters start on them, see
+``pipeline/assemble.py``). Each segment goes through the mastering filters and LAME with
+``CONTEXT_FRAMES`` of its neighbours' audio before and after it, so the limiter and the
+encoder reach its edges in the state one continuous encode would have; only the frames
+that belong to the segment are kept. LAME's bit reservoir is off, so no frame borrows bits
+from the one before it, and the kept frames of all segments join into one valid stream
+(the tests decode it against the mix). Segments are encoded in parallel, and with a cache
+each one's frames are kept under a hash of everything that made them (its samples and
+context, the filters, the encoder settings): after an edit only the segments whose audio
+changed are encoded again.
+
+The joined frames get ffmpeg's Info header (frame count, size, seek table), into which the
+encoder delay and padding of the LAME tag are written, so gapless decoders give back
+exactly the mix's samples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import itertools
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from mutagen.mp3 import HeaderNotFoundError, MPEGFrame
+
+from pipeline.cache import TurnCache
+from pipeline.errors import PipelineError
+
+FRAME = 1152  # samples in an MPEG-1 Layer III frame
+ENCODER_DELAY = 576  # LAME's priming samples, written to the LAME tag
+DECODER_DELAY = 529  # the decoder's own delay: 576 + 529 samples come before the audio
+CONTEXT_FRAMES = 8  # 0.2 s of context each side: the limiter's release, the MDCT overlap
+RATE = 44_100
+BITRATE = "96k"  # mono CBR, the common spoken-word delivery spec
+SPAN = 2048 * FRAME  # longest segment, 53 s: an edit re-encodes about this much
+SEGMENT_VERSION = 1  # bump when the way a segment is encoded changes
+_LAME_DELAY = 141  # LAME tag offsets from the "Info" tag (ffmpeg's mp3enc.c)
+_LAME_TAG_CRC = 154
+_CRC_SPAN = 190  # the tag CRC covers the frame's first 190 bytes (CRC field zeroed)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A run of whole frames of the mix, encoded on its own."""
+
+    start: int
+    """First sample (a multiple of ``FRAME``)."""
+
+    end: int
+    """One past the last sample (a multiple of ``FRAME``, or the mix's end)."""
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """An MP3 written from segments."""
+
+    path: Path
+    """The file."""
+
+    true_peak_db: float
+    """Highest true peak of the decoded segments (dBTP)."""
+
+    encoded: int
+    """Segments encoded this time."""
+
+    reused: int
+    """Segments whose frames came from the cache."""
+
+
+def segments(length: int, anchors: Sequence[int], span: int = SPAN) -> list[Segment]:
+    """The mix of ``length`` samples cut at the ``anchors`` that fall on a frame (chapter
+    starts) and every ``span`` samples after each: cuts that stay put, relative to their
+    chapter, when something before it changes length."""
+    starts = sorted({0} | {a for a in anchors if 0 < a < length and a % FRAME == 0})
+    cuts = [c for a, b in itertools.pairwise([*starts, length]) for c in range(a, b, span)]
+    return [Segment(a, b) for a, b in itertools.pairwise([*cuts, length])]
+
+
+def encode_segments(
+    samples: np.ndarray,
+    rate: int,
+    parts: Sequence[Segment],
+    filters: str,
+    path: Path,
+    cache: TurnCache | None = None,
+    workers: int = 1,
+    bitrate: str = BITRATE,
+) -> Encoded:
+    """Encode mono ``samples`` through ``filters`` to a CBR MP3 at ``path``, a segment at
+    a time (in parallel, on ``workers`` threads driving ffmpeg), reusing cached segments."""
+    if rate != RATE:
+        raise ValueError(f"segments are cut on {RATE} Hz frames, not {rate} Hz")
+    length = len(samples)
+
+    def one(part: Segment) -> tuple[bytes, float, bool]:
+        last = part.end == length
+        lo = max(0, part.start - CONTEXT_FRAMES * FRAME)
+        hi = length if last else min(length, part.end + CONTEXT_FRAMES * FRAME)
+        window = samples[lo:hi]
+        skip, keep = (part.start - lo) // FRAME, None if last else (part.end - part.start) // FRAME
+        key = _key(window, filters, bitrate, skip, keep)
+        if cache is not None:
+            found = cache.get_blob(key)
+            if found is not None:
+                return found[0], float(found[1]["true_peak_db"]), False
+        frames = split_frames(_lame(window, rate, filters, bitrate))
+        kept = frames[skip:] if keep is None else frames[skip : skip + keep]
+        if keep is not None and len(kept) != keep:
+            raise PipelineError(f"LAME gave {len(frames)} frames for a {hi - lo}-sample segment")
+        # Decode from two frames earlier, so the first kept frame is decoded whole.
+        peak = _true_peak(b"".join(frames[max(0, skip - 2) : skip + len(kept)]))
+        data = b"".join(kept)
+        if cache is not None:
+            cache.put_blob(key, data, {"true_peak_db": peak})
+        return data, peak, True
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = list(pool.map(one, parts))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="mp3-", dir=path.parent) as tmp:
+        raw = Path(tmp) / "frames.mp3"
+        with raw.open("wb") as handle:
+            for data, _, _ in results:
+                handle.write(data)
+        _remux(raw, path)
+    _write_lame_delay(path, length)
+    return Encoded(
+        path=path,
+        true_peak_db=max(peak for _, peak, _ in results),
+        encoded=sum(1 for *_, new in results if new),
+        reused=sum(1 for *_, new in results if not new),
+    )
+
+
+def split_frames(data: bytes) -> list[bytes]:
+    """A headerless MPEG audio stream cut into its frames (mutagen reads each header)."""
+    stream, frames = io.BytesIO(data), []
+    while stream.tell() < len(data):
+        start = stream.tell()
+        try:
+            MPEGFrame(stream)
+        except HeaderNotFoundError as exc:
+            raise PipelineError(f"LAME wrote an unreadable frame at byte {start}: {exc}") from exc
+        frames.append(data[start : stream.tell()])
+    return frames
+
+
+def _key(window: np.ndarray, filters: str, bitrate: str, skip: int, keep: int | None) -> str:
+    digest = hashlib.sha256(
+        f"mp3-segment {SEGMENT_VERSION} {bitrate} {filters} {skip} {keep}\0".encode()
+    )
+    digest.update(memoryview(np.ascontiguousarray(window, dtype="<f4")))
+    return digest.hexdigest()
+
+
+def _ffmpeg() -> str:
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise PipelineError("ffmpeg is not installed", hint="apt-get install ffmpeg")
+    return ffmpeg
+
+
+def _run(args: list[str], data: bytes | memoryview) -> subprocess.CompletedProcess[bytes]:
+    result = subprocess.run(args, input=data, capture_output=True, check=False)
+    if result.returncode != 0:
+        detail = result.stderr.decode("utf-8", errors="replace").strip()[-300:]
+        raise PipelineError(f"ffmpeg failed: {detail}")
+    return result
+
+
+def _lame(window: np.ndarray, rate: int, filters: str, bitrate: str) -> bytes:
+    """The window through ``filters`` and LAME: bare frames, no header frame, no tag."""
+    args = [_ffmpeg(), "-hide_banner", "-loglevel", "error", "-f", "f32le", "-ar", str(rate)]
+    args += ["-ac", "1", "-i", "pipe:0", "-af", filters, "-ar", str(RATE), "-ac", "1"]
+    args += ["-c:a", "libmp3lame", "-b:a", bitrate, "-reservoir", "0"]
+    args += ["-write_xing", "0", "-id3v2_version", "0", "-f", "mp3", "pipe:1"]
+    # As bytes: subprocess counts a memoryview in items, and a float is four of them.
+    return _run(args, memoryview(np.ascontiguousarray(window, dtype="<f4")).cast("B")).stdout
+
+
+def _true_peak(frames: bytes) -> float:
+    """True peak of MP3 frames as decoded, by ffmpeg's ebur128 meter (dBTP)."""
+    args = [_ffmpeg(), "-hide_banner", "-nostats", "-f", "mp3", "-i", "pipe:0"]
+    args += ["-af", "ebur128=peak=true", "-f", "null", "-"]
+    log = _run(args, frames).stderr.decode("utf-8", errors="replace")
+    found = re.search(r"True peak:\s+Peak:\s+(-?[\d.]+|-inf) dBFS", log.rsplit("Summary:", 1)[-1])
+    if found is None:
+        raise PipelineError(f"ffmpeg could not measure a segment's peak: {log[-300:]}")
+    return float(found.group(1))
+
+
+def _remux(raw: Path, path: Path) -> None:
+    """Frames to an MP3 with an Info header: ffmpeg counts them and builds the seek table."""
+    args = [_ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-f", "mp3", "-i", str(raw)]
+    args += ["-c:a", "copy", "-write_xing", "1", "-id3v2_version", "0", "-f", "mp3", str(path)]
+    _run(args, b"")
+
+
+def _write_lame_delay(path: Path, length: int) -> None:
+    """Write LAME's encoder delay and the end padding into the Info frame's LAME tag (a
+    stream copy cannot know them), and the tag's CRC again."""
+    with path.open("r+b") as handle:
+        header = handle.read(2 * FRAME)
+        stream = io.BytesIO(header)
+        MPEGFrame(stream)
+        frame = bytearray(header[: stream.tell()])
+        tag = frame.find(b"Info")
+        if tag < 0:
+            raise PipelineError(f"ffmpeg wrote no Info header to {path}")
+        frames = int.from_bytes(frame[tag + 8 : tag + 12], "big")
+        padding = frames * FRAME - length - ENCODER_DELAY
+        if not DECODER_DELAY <= padding < 4096:
+            raise PipelineError(f"{frames} frames cannot hold {length} samples")
+        delay = (ENCODER_DELAY << 12) | padding
+        frame[tag + _LAME_DELAY : tag + _LAME_DELAY + 3] = delay.to_bytes(3, "big")
+        crc = slice(tag + _LAME_TAG_CRC, tag + _LAME_TAG_CRC + 2)
+        frame[crc] = b"\0\0"
+        frame[crc] = crc16(bytes(frame[:_CRC_SPAN])).to_bytes(2, "big")
+        handle.seek(0)
+        handle.write(frame)
+
+
+def crc16(data: bytes) -> int:
+    """CRC-16/ARC (polynomial 0x8005, reflected), the LAME tag's checksum."""
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc

@@ -1,0 +1,138 @@
+"""MP3 encoding by segments: the joined frames decode to the mix, sample-aligned and as
+clean at the cuts as anywhere else; the LAME tag is right; unchanged segments are reused."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+from pathlib import Path
+
+import mutagen.mp3
+import numpy as np
+import pytest
+import soundfile
+
+from pipeline.cache import TurnCache
+from pipeline.master import chain
+from pipeline.mp3 import CONTEXT_FRAMES, FRAME, crc16, encode_segments, segments
+
+RATE = 44_100
+
+
+def programme(seconds: float, seed: int = 1) -> np.ndarray:
+    """Speech-like test audio: noise bursts and tones with gaps, at about -20 LUFS."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(round(seconds * RATE)) / RATE
+    tone = 0.1 * np.sin(2 * np.pi * (180 + 40 * np.sin(t)) * t)
+    noise = 0.01 * rng.standard_normal(len(t))
+    gate = (np.sin(2 * np.pi * 0.7 * t) > -0.3).astype(np.float64)
+    return ((tone + noise) * gate).astype(np.float32)
+
+
+def decode(path: Path) -> np.ndarray:
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1", "-"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    return np.frombuffer(raw, dtype="<f4")
+
+
+def rms_db(x: np.ndarray) -> float:
+    return float(20 * np.log10(np.sqrt(np.mean(np.square(x, dtype=np.float64))) + 1e-12))
+
+
+FILTERS = chain(0.0, -2.0, RATE)
+
+
+def test_segments_cut_at_chapters_and_spans() -> None:
+    length = 10_000 * FRAME + 77
+    parts = segments(length, [0, 3000 * FRAME, 3000 * FRAME + 5, 7000 * FRAME], 2048 * FRAME)
+    cuts = [p.start // FRAME for p in parts]
+    assert cuts == [0, 2048, 3000, 5048, 7000, 9048]  # 3000 * FRAME + 5 is not on a frame
+    assert parts[-1].end == length
+    assert all(a.end == b.start for a, b in itertools.pairwise(parts))
+
+
+def test_joined_segments_decode_to_the_mix(tmp_path) -> None:
+    samples = programme(40.0)
+    anchors = [700 * FRAME, 1100 * FRAME]
+    parts = segments(len(samples), anchors, 500 * FRAME)
+    assert len(parts) == 4
+    out = encode_segments(samples, RATE, parts, FILTERS, tmp_path / "seg.mp3", workers=2)
+    decoded = decode(out.path)
+    assert len(decoded) == len(samples)  # the LAME tag's delay and padding are right
+    error = decoded - samples
+    overall = rms_db(error)
+    assert overall < rms_db(samples) - 20  # 96 kbps: the coding noise is far below the signal
+    for part in parts[1:]:
+        near = error[part.start - 2 * FRAME : part.start + 2 * FRAME]
+        assert rms_db(near) < overall + 3, part  # no click or gap at the cut
+
+    # One continuous encode of the same samples through the same chain decodes the same.
+    whole = encode_segments(samples, RATE, segments(len(samples), []), FILTERS, tmp_path / "w.mp3")
+    assert rms_db(decode(whole.path) - decoded) < overall + 3
+
+
+def test_duration_and_lame_tag(tmp_path) -> None:
+    samples = programme(12.3)
+    out = encode_segments(
+        samples, RATE, segments(len(samples), [], 200 * FRAME), FILTERS, tmp_path / "x.mp3"
+    )
+    seconds = len(samples) / RATE
+    # Gapless readers (ffmpeg, libsndfile's mpg123) trim to the exact length; mutagen
+    # counts whole frames from the Info header.
+    assert len(decode(out.path)) == len(samples)
+    assert soundfile.info(str(out.path)).duration == pytest.approx(seconds, abs=1e-4)
+    assert mutagen.mp3.MP3(out.path).info.length == pytest.approx(seconds, abs=2 * FRAME / RATE)
+    header = out.path.read_bytes()[:200]
+    tag = header.find(b"Info")
+    delay = int.from_bytes(header[tag + 141 : tag + 144], "big")
+    assert delay >> 12 == 576
+    stored = header[tag + 154 : tag + 156]
+    zeroed = header[: tag + 154] + b"\0\0" + header[tag + 156 : 190]
+    assert crc16(zeroed).to_bytes(2, "big") == stored
+
+
+def test_crc_matches_ffmpegs_own_lame_tag(tmp_path) -> None:
+    wav = tmp_path / "a.wav"
+    soundfile.write(wav, programme(2.0), RATE)
+    mp3 = tmp_path / "a.mp3"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(wav), "-c:a", "libmp3lame", "-b:a", "96k", str(mp3)],
+        check=True,
+    )
+    data = mp3.read_bytes()
+    data = data[data.find(b"\xff\xfb") :]  # past ffmpeg's ID3 tag
+    tag = data.find(b"Info")
+    assert data[tag + 141 : tag + 144] != b"\0\0\0"
+    zeroed = data[: tag + 154] + b"\0\0" + data[tag + 156 : 190]
+    assert crc16(zeroed).to_bytes(2, "big") == data[tag + 154 : tag + 156]
+
+
+def test_only_changed_segments_are_encoded_again(tmp_path) -> None:
+    cache = TurnCache(tmp_path / "cache")
+    samples = programme(40.0)
+    parts = segments(len(samples), [], 300 * FRAME)
+    assert len(parts) == 6
+    first = encode_segments(samples, RATE, parts, FILTERS, tmp_path / "a.mp3", cache, 2)
+    assert (first.encoded, first.reused) == (6, 0)
+    again = encode_segments(samples, RATE, parts, FILTERS, tmp_path / "b.mp3", cache, 2)
+    assert (again.encoded, again.reused) == (0, 6)
+    assert again.path.read_bytes() == first.path.read_bytes()
+
+    # A change in the middle of segment 3 (away from its context) re-encodes only it.
+    edited = samples.copy()
+    middle = parts[3].start + (parts[3].end - parts[3].start) // 2
+    edited[middle : middle + 2000] *= 0.5
+    assert parts[3].end - middle > CONTEXT_FRAMES * FRAME
+    changed = encode_segments(edited, RATE, parts, FILTERS, tmp_path / "c.mp3", cache, 2)
+    assert (changed.encoded, changed.reused) == (1, 5)
+    assert len(decode(changed.path)) == len(samples)
+
+    # A damaged segment entry is found out and encoded again, giving the same file.
+    entry = min((tmp_path / "cache").glob("*/*.bin"), key=lambda p: p.stat().st_mtime_ns)
+    entry.write_bytes(entry.read_bytes()[:-10] + b"0123456789")
+    redone = encode_segments(samples, RATE, parts, FILTERS, tmp_path / "d.mp3", cache, 2)
+    assert redone.encoded == 1
+    assert redone.path.read_bytes() == first.path.read_bytes()
