@@ -49,14 +49,20 @@ def _timed_render(script: Path, output: Path, cache: Path) -> tuple[float, float
     def sample() -> None:
         nonlocal peak, peak_pss
         root = psutil.Process(process.pid)
+        count = 0
         while not stop.is_set():
             try:
                 tree = [root, *root.children(recursive=True)]
-                memory = [p.memory_full_info() for p in tree if p.is_running()]
-                peak = max(peak, sum(m.rss for m in memory) / 2**20)
-                peak_pss = max(peak_pss, sum(m.pss for m in memory) / 2**20)
+                rss = sum(p.memory_info().rss for p in tree if p.is_running()) / 2**20
+                if rss > peak or count % 10 == 0:
+                    # PSS reads every page table (smaps): costly, so only now and then,
+                    # and at each new RSS peak, to leave the render its cores.
+                    full = [p.memory_full_info() for p in tree if p.is_running()]
+                    peak_pss = max(peak_pss, sum(m.pss for m in full) / 2**20)
+                peak = max(peak, rss)
             except psutil.Error:
                 pass
+            count += 1
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)

@@ -3,33 +3,30 @@
 The chain runs inside ffmpeg while the MP3 is encoded: a gain to the loudness target, then
 ffmpeg's ``alimiter`` at four times the sample rate (so it sees the peaks between samples),
 then back to 44.1 kHz. The result is measured on the encoded MP3 itself with ffmpeg's
-``ebur128`` filter: integrated loudness on the whole file, true peak on each encoded
-segment as decoded (``pipeline/mp3.py``). If the limiter ate loudness or the encoder pushed
-a peak over the ceiling, the gain and limit are corrected and the MP3 is encoded again, up
-to ``passes`` times. A render after an edit starts from the last render's gain and limit,
-so it usually needs one pass, and re-encodes only the segments that changed.
+``ebur128`` filter, each segment's frames decoded as they were encoded
+(``pipeline/mp3.py``): the highest true peak, and the integrated loudness gated from all
+the segments' 400 ms blocks together (``pipeline/loudness.py``). If the limiter ate
+loudness or the encoder pushed a peak over the ceiling, the gain and limit are corrected
+and the MP3 is encoded again, up to ``passes`` times. A render after an edit starts from
+the last render's gain and limit, so it usually needs one pass, and re-encodes only the
+segments that changed.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import re
-import shutil
-import subprocess
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from pipeline.assemble import Mix
 from pipeline.errors import PipelineError
+from pipeline.loudness import Measurement, integrated, measure, measure_samples, short_term
 from pipeline.mp3 import Encoded
 
+__all__ = ["MasterReport", "Measurement", "Spec", "chain", "master", "measure"]
+
 OVERSAMPLE = 4
-# One line per 100 ms frame of ebur128's log: "t: 1.2  TARGET:-23 LUFS  M: -20.1 S: -21.3 ..."
-_FRAME = re.compile(r"t:\s*([\d.]+)\s+TARGET:\S+ LUFS\s+M:\s*(-?[\d.]+)\s+S:\s*(-?[\d.]+)")
 
 
 @dataclass(frozen=True)
@@ -53,26 +50,6 @@ class Spec:
 
     passes: int = 4
     """At most this many encodes."""
-
-
-@dataclass(frozen=True)
-class Measurement:
-    """Loudness of a file as ffmpeg's EBU R128 meter reports it."""
-
-    loudness_lufs: float
-    """Integrated loudness."""
-
-    true_peak_db: float
-    """True peak, dBTP."""
-
-    times: tuple[float, ...] = ()
-    """Seconds at which the meter reported, every 100 ms."""
-
-    momentary: tuple[float, ...] = ()
-    """Momentary loudness (400 ms window) at each of ``times``, LUFS."""
-
-    short_term: tuple[float, ...] = ()
-    """Short-term loudness (3 s window) at each of ``times``, LUFS."""
 
 
 @dataclass(frozen=True)
@@ -111,82 +88,6 @@ def chain(gain_db: float, limit_db: float, rate: int) -> str:
     )
 
 
-def measure(path: Path, peak: bool = True) -> Measurement:
-    """Integrated loudness and (with ``peak``) true peak of a media file, and its loudness
-    every 100 ms, by ffmpeg's ebur128 filter."""
-    args = [
-        _ffmpeg(),
-        "-hide_banner",
-        "-nostats",
-        "-i",
-        str(path),
-        "-af",
-        f"ebur128=peak={'true' if peak else 'none'}:framelog=verbose",
-        "-f",
-        "null",
-        "-",
-    ]
-    result = subprocess.run(args, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise PipelineError(f"ffmpeg could not measure {path}: {result.stderr[-300:]}")
-    return _parse(result.stderr, str(path), peak)
-
-
-def measure_samples(samples: np.ndarray, rate: int, peak: bool = True) -> Measurement:
-    """Loudness of mono samples, streamed through ffmpeg's ebur128 (no copy of the mix)."""
-    args = [
-        _ffmpeg(),
-        "-hide_banner",
-        "-nostats",
-        "-f",
-        "f32le",
-        "-ar",
-        str(rate),
-        "-ac",
-        "1",
-        "-i",
-        "pipe:0",
-        "-af",
-        f"ebur128=peak={'true' if peak else 'none'}:framelog=verbose",
-        "-f",
-        "null",
-        "-",
-    ]
-    with subprocess.Popen(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE) as process:
-        assert process.stdin is not None and process.stderr is not None
-        reader = threading.Thread(target=lambda: log.append(process.stderr.read()))
-        log: list[bytes] = []
-        reader.start()  # read the log while writing, so neither side blocks
-        for start in range(0, len(samples), 1 << 16):
-            process.stdin.write(memoryview(samples[start : start + (1 << 16)]))
-        process.stdin.close()
-        reader.join()
-    return _parse(b"".join(log).decode("utf-8", errors="replace"), "the mix", peak)
-
-
-def _ffmpeg() -> str:
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        raise PipelineError("ffmpeg is not installed", hint="apt-get install ffmpeg")
-    return ffmpeg
-
-
-def _parse(log: str, what: str, with_peak: bool = True) -> Measurement:
-    summary = log.rsplit("Summary:", 1)[-1]
-    loudness = re.search(r"I:\s+(-?[\d.]+|-inf) LUFS", summary)
-    peak = re.search(r"True peak:\s+Peak:\s+(-?[\d.]+|-inf) dBFS", summary)
-    if loudness is None or (with_peak and peak is None):
-        raise PipelineError(f"ffmpeg could not measure {what}: {log[-300:]}")
-    frames = _FRAME.findall(log)
-    return Measurement(
-        float(loudness.group(1)),
-        float(peak.group(1)) if peak else float("nan"),
-        times=tuple(float(t) for t, _, _ in frames),
-        momentary=tuple(float(m) for _, m, _ in frames),
-        short_term=tuple(float(s) for _, _, s in frames),
-    )
-
-
 def master(
     mix: Mix,
     encode: Callable[[str], Encoded],
@@ -212,8 +113,12 @@ def master(
     while True:
         done += 1
         encoded = encode(chain(gain_db, limit_db, rate))
-        measured = dataclasses.replace(
-            measure(encoded.path, peak=False), true_peak_db=encoded.true_peak_db
+        measured = Measurement(
+            loudness_lufs=integrated(encoded.momentary),
+            true_peak_db=encoded.true_peak_db,
+            times=encoded.times,
+            momentary=encoded.momentary,
+            short_term=short_term(encoded.momentary),
         )
         if not np.isfinite(measured.loudness_lufs):
             raise PipelineError("the mix is silent: nothing to master")

@@ -21,20 +21,20 @@ from __future__ import annotations
 import hashlib
 import io
 import itertools
-import re
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from mutagen.mp3 import HeaderNotFoundError, MPEGFrame
 
 from pipeline.cache import TurnCache
 from pipeline.errors import PipelineError
+from pipeline.loudness import BLOCK_S, parse_meter, require_ffmpeg
 
 FRAME = 1152  # samples in an MPEG-1 Layer III frame
 ENCODER_DELAY = 576  # LAME's priming samples, written to the LAME tag
@@ -70,6 +70,14 @@ class Encoded:
     true_peak_db: float
     """Highest true peak of the decoded segments (dBTP)."""
 
+    times: tuple[float, ...]
+    """Seconds at which the segments' momentary loudness was read, every 100 ms (not in
+    the first 400 ms of a segment: a block there would reach into its neighbour)."""
+
+    momentary: tuple[float, ...]
+    """Momentary loudness (400 ms) at each of ``times``, LUFS: the blocks whose gating
+    gives the file's integrated loudness (``pipeline/loudness.py``)."""
+
     encoded: int
     """Segments encoded this time."""
 
@@ -102,7 +110,7 @@ def encode_segments(
         raise ValueError(f"segments are cut on {RATE} Hz frames, not {rate} Hz")
     length = len(samples)
 
-    def one(part: Segment) -> tuple[bytes, float, bool]:
+    def one(part: Segment) -> tuple[bytes, dict[str, Any], bool]:
         last = part.end == length
         lo = max(0, part.start - CONTEXT_FRAMES * FRAME)
         hi = length if last else min(length, part.end + CONTEXT_FRAMES * FRAME)
@@ -112,17 +120,18 @@ def encode_segments(
         if cache is not None:
             found = cache.get_blob(key)
             if found is not None:
-                return found[0], float(found[1]["true_peak_db"]), False
+                return found[0], found[1], False
         frames = split_frames(_lame(window, rate, filters, bitrate))
         kept = frames[skip:] if keep is None else frames[skip : skip + keep]
         if keep is not None and len(kept) != keep:
             raise PipelineError(f"LAME gave {len(frames)} frames for a {hi - lo}-sample segment")
-        # Decode from two frames earlier, so the first kept frame is decoded whole.
-        peak = _true_peak(b"".join(frames[max(0, skip - 2) : skip + len(kept)]))
+        # Decoded from up to two frames earlier, so the first kept frame is decoded whole.
+        lead = min(skip, 2)
+        record = _meter(b"".join(frames[skip - lead : skip + len(kept)]), lead * FRAME / RATE)
         data = b"".join(kept)
         if cache is not None:
-            cache.put_blob(key, data, {"true_peak_db": peak})
-        return data, peak, True
+            cache.put_blob(key, data, record)
+        return data, record, True
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         results = list(pool.map(one, parts))
@@ -134,9 +143,16 @@ def encode_segments(
                 handle.write(data)
         _remux(raw, path)
     _write_lame_delay(path, length)
+    times = [
+        part.start / RATE + t
+        for part, (_, record, _) in zip(parts, results, strict=True)
+        for t in record["times"]
+    ]
     return Encoded(
         path=path,
-        true_peak_db=max(peak for _, peak, _ in results),
+        true_peak_db=max(record["true_peak_db"] for _, record, _ in results),
+        times=tuple(times),
+        momentary=tuple(m for _, record, _ in results for m in record["momentary"]),
         encoded=sum(1 for *_, new in results if new),
         reused=sum(1 for *_, new in results if not new),
     )
@@ -163,13 +179,6 @@ def _key(window: np.ndarray, filters: str, bitrate: str, skip: int, keep: int | 
     return digest.hexdigest()
 
 
-def _ffmpeg() -> str:
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        raise PipelineError("ffmpeg is not installed", hint="apt-get install ffmpeg")
-    return ffmpeg
-
-
 def _run(args: list[str], data: bytes | memoryview) -> subprocess.CompletedProcess[bytes]:
     result = subprocess.run(args, input=data, capture_output=True, check=False)
     if result.returncode != 0:
@@ -180,7 +189,7 @@ def _run(args: list[str], data: bytes | memoryview) -> subprocess.CompletedProce
 
 def _lame(window: np.ndarray, rate: int, filters: str, bitrate: str) -> bytes:
     """The window through ``filters`` and LAME: bare frames, no header frame, no tag."""
-    args = [_ffmpeg(), "-hide_banner", "-loglevel", "error", "-f", "f32le", "-ar", str(rate)]
+    args = [require_ffmpeg(), "-hide_banner", "-loglevel", "error", "-f", "f32le", "-ar", str(rate)]
     args += ["-ac", "1", "-i", "pipe:0", "-af", filters, "-ar", str(RATE), "-ac", "1"]
     args += ["-c:a", "libmp3lame", "-b:a", bitrate, "-reservoir", "0"]
     args += ["-write_xing", "0", "-id3v2_version", "0", "-f", "mp3", "pipe:1"]
@@ -188,20 +197,38 @@ def _lame(window: np.ndarray, rate: int, filters: str, bitrate: str) -> bytes:
     return _run(args, memoryview(np.ascontiguousarray(window, dtype="<f4")).cast("B")).stdout
 
 
-def _true_peak(frames: bytes) -> float:
-    """True peak of MP3 frames as decoded, by ffmpeg's ebur128 meter (dBTP)."""
-    args = [_ffmpeg(), "-hide_banner", "-nostats", "-f", "mp3", "-i", "pipe:0"]
+def _meter(frames: bytes, lead_s: float) -> dict[str, Any]:
+    """A segment's frames as decoded, through ffmpeg's ebur128 meter: its true peak, and
+    its momentary loudness every 100 ms from 400 ms after ``lead_s`` (where it starts)."""
+    args = [require_ffmpeg(), "-hide_banner", "-nostats", "-f", "mp3", "-i", "pipe:0"]
     args += ["-af", "ebur128=peak=true", "-f", "null", "-"]
     log = _run(args, frames).stderr.decode("utf-8", errors="replace")
-    found = re.search(r"True peak:\s+Peak:\s+(-?[\d.]+|-inf) dBFS", log.rsplit("Summary:", 1)[-1])
-    if found is None:
-        raise PipelineError(f"ffmpeg could not measure a segment's peak: {log[-300:]}")
-    return float(found.group(1))
+    measured = parse_meter(log, "a segment")
+    ticks = [
+        (round(t - lead_s, 3), m)
+        for t, m in zip(measured.times, measured.momentary, strict=True)
+        if t - lead_s >= BLOCK_S - 1e-6
+    ]
+    return {
+        "true_peak_db": measured.true_peak_db,
+        "times": [t for t, _ in ticks],
+        "momentary": [m for _, m in ticks],
+    }
 
 
 def _remux(raw: Path, path: Path) -> None:
     """Frames to an MP3 with an Info header: ffmpeg counts them and builds the seek table."""
-    args = [_ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-f", "mp3", "-i", str(raw)]
+    args = [
+        require_ffmpeg(),
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "mp3",
+        "-i",
+        str(raw),
+    ]
     args += ["-c:a", "copy", "-write_xing", "1", "-id3v2_version", "0", "-f", "mp3", str(path)]
     _run(args, b"")
 

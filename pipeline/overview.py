@@ -10,7 +10,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
 from pipeline.assemble import Mix
-from pipeline.master import Measurement
+from pipeline.loudness import Measurement
 from pipeline.package import atomic_output
 from pipeline.script import Script
 

@@ -14,27 +14,18 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from mutagen import id3
 
 from pipeline.assemble import Mix
-from pipeline.audio import Audio
-from pipeline.errors import PipelineError
 from pipeline.facts import FactSheet
 from pipeline.script import Script
 from pipeline.transcript import Cue, cues, to_json, to_srt, to_vtt
-
-MP3_RATE = 44_100
-MP3_BITRATE = "96k"  # mono CBR, the common spoken-word delivery spec
-CHUNK = 1 << 16  # samples per write to ffmpeg; keeps memory flat
 
 
 @dataclass(frozen=True)
@@ -79,17 +70,6 @@ class Release:
         )
 
 
-def require_ffmpeg() -> str:
-    """Path of ffmpeg, or a clear error saying how to install it."""
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        raise PipelineError(
-            "ffmpeg is not installed",
-            hint="apt-get install ffmpeg ('make episode' does this)",
-        )
-    return ffmpeg
-
-
 @contextmanager
 def atomic_output(path: Path) -> Iterator[Path]:
     """A temporary path beside ``path`` that becomes ``path`` only if the block succeeds."""
@@ -101,49 +81,6 @@ def atomic_output(path: Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def encode_mp3(
-    audio: Audio, path: Path, filters: str | None = None, bitrate: str = MP3_BITRATE
-) -> Path:
-    """Encode mono ``audio`` through ``filters`` to a constant-bitrate MP3 at ``path`` (no tag)."""
-    ffmpeg = require_ffmpeg()
-    args = [
-        ffmpeg,
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-y",
-        "-f",
-        "f32le",
-        "-ar",
-        str(audio.sample_rate),
-        "-ac",
-        "1",
-        "-i",
-        "pipe:0",
-    ]
-    if filters:
-        args += ["-af", filters]
-    args += [
-        "-ar",
-        str(MP3_RATE),
-        "-ac",
-        "1",
-        "-c:a",
-        "libmp3lame",
-        "-b:a",
-        bitrate,
-        "-id3v2_version",
-        "0",  # mutagen writes the tag (tag_mp3)
-        "-write_xing",
-        "1",  # an Info header, so players read the true duration
-        "-f",
-        "mp3",
-        str(path),
-    ]
-    _pipe_samples(args, audio.samples)
-    return path
 
 
 def tag_mp3(path: Path, release: Release) -> None:
@@ -205,21 +142,6 @@ def _chapter_ids(release: Release) -> list[str]:
     """
     titles = [len(title.encode("utf-8")) for title, _, _ in release.chapters]
     return [f"ch{index:03d}" + "_" * (max(titles) - size) for index, size in enumerate(titles)]
-
-
-def _pipe_samples(args: list[str], samples: np.ndarray) -> None:
-    with subprocess.Popen(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
-        assert proc.stdin is not None and proc.stderr is not None
-        try:
-            for start in range(0, len(samples), CHUNK):
-                proc.stdin.write(samples[start : start + CHUNK].astype("<f4", copy=False).data)
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass  # ffmpeg stopped early; its exit code and stderr say why
-        stderr = proc.stderr.read().decode("utf-8", errors="replace").strip()
-        code = proc.wait()
-    if code != 0:
-        raise PipelineError(f"ffmpeg could not encode the MP3: {stderr or f'exit code {code}'}")
 
 
 def write_text(path: Path, text: str) -> Path:

@@ -15,6 +15,7 @@ from pipeline.cache import TurnCache, file_digest
 from pipeline.engines import Engine
 from pipeline.errors import PipelineError
 from pipeline.lexicon import Lexicon
+from pipeline.loudness import require_ffmpeg
 from pipeline.master import MasterReport, Measurement, Spec, master
 from pipeline.mp3 import Encoded, encode_segments, segments
 from pipeline.music import MusicLibrary
@@ -23,7 +24,6 @@ from pipeline.package import (
     Companions,
     Release,
     atomic_output,
-    require_ffmpeg,
     tag_mp3,
     write_companions,
     write_text,

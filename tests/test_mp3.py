@@ -9,10 +9,12 @@ from pathlib import Path
 
 import mutagen.mp3
 import numpy as np
+import pyloudnorm
 import pytest
 import soundfile
 
 from pipeline.cache import TurnCache
+from pipeline.loudness import integrated, measure
 from pipeline.master import chain
 from pipeline.mp3 import CONTEXT_FRAMES, FRAME, crc16, encode_segments, segments
 
@@ -45,6 +47,15 @@ def rms_db(x: np.ndarray) -> float:
 FILTERS = chain(0.0, -2.0, RATE)
 
 
+def test_integrated_loudness_gates_blocks_as_bs1770() -> None:
+    # Blocks under -70 LUFS are dropped, then those 10 LU under the rest's loudness.
+    assert integrated([-20.0] * 10 + [-80.0] * 50) == pytest.approx(-20.0)
+    assert integrated([-20.0] * 10 + [-35.0] * 10) == pytest.approx(-20.0)
+    mixed = integrated([-20.0] * 10 + [-26.0] * 10)  # both pass: their power mean
+    assert mixed == pytest.approx(10 * np.log10((10**-2 + 10**-2.6) / 2))
+    assert integrated([-90.0, -75.0]) == float("-inf")
+
+
 def test_segments_cut_at_chapters_and_spans() -> None:
     length = 10_000 * FRAME + 77
     parts = segments(length, [0, 3000 * FRAME, 3000 * FRAME + 5, 7000 * FRAME], 2048 * FRAME)
@@ -68,6 +79,15 @@ def test_joined_segments_decode_to_the_mix(tmp_path) -> None:
     for part in parts[1:]:
         near = error[part.start - 2 * FRAME : part.start + 2 * FRAME]
         assert rms_db(near) < overall + 3, part  # no click or gap at the cut
+
+    # Loudness gated from the segments' 400 ms blocks, and their highest true peak, are
+    # what ffmpeg's meter reads from the whole file (and pyloudnorm from its samples).
+    whole_file = measure(out.path)
+    assert integrated(out.momentary) == pytest.approx(whole_file.loudness_lufs, abs=0.1)
+    by_pyloudnorm = pyloudnorm.Meter(RATE).integrated_loudness(decoded.astype(np.float64))
+    assert integrated(out.momentary) == pytest.approx(by_pyloudnorm, abs=0.2)
+    assert out.true_peak_db == pytest.approx(whole_file.true_peak_db, abs=0.1)
+    assert len(out.times) == len(out.momentary) > 0.9 * len(whole_file.times)
 
     # One continuous encode of the same samples through the same chain decodes the same.
     whole = encode_segments(samples, RATE, segments(len(samples), []), FILTERS, tmp_path / "w.mp3")
