@@ -18,6 +18,7 @@ exactly the mix's samples.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import itertools
@@ -85,11 +86,15 @@ class Encoded:
     """Segments whose frames came from the cache."""
 
 
-def segments(length: int, anchors: Sequence[int], span: int = SPAN) -> list[Segment]:
-    """The mix of ``length`` samples cut at the ``anchors`` that fall on a frame (chapter
-    starts) and every ``span`` samples after each: cuts that stay put, relative to their
-    chapter, when something before it changes length."""
-    starts = sorted({0} | {a for a in anchors if 0 < a < length and a % FRAME == 0})
+def segments(
+    length: int, anchors: Sequence[int], span: int = SPAN, lead: int = CONTEXT_FRAMES * FRAME
+) -> list[Segment]:
+    """The mix of ``length`` samples cut ``lead`` samples before each of the ``anchors``
+    that fall on a frame (chapter starts), and every ``span`` samples after that. Cutting
+    in the silence before a chapter keeps each side's context out of the other's sound,
+    and the cuts stay put, relative to their chapter, when something before it changes
+    length: an edit re-encodes only the segments it reaches."""
+    starts = sorted({0} | {a - lead for a in anchors if lead < a < length and a % FRAME == 0})
     cuts = [c for a, b in itertools.pairwise([*starts, length]) for c in range(a, b, span)]
     return [Segment(a, b) for a, b in itertools.pairwise([*cuts, length])]
 
@@ -171,10 +176,16 @@ def split_frames(data: bytes) -> list[bytes]:
     return frames
 
 
+@functools.cache
+def encoder_version() -> str:
+    """ffmpeg's version line: part of segment keys, so a new ffmpeg encodes afresh."""
+    args = [require_ffmpeg(), "-hide_banner", "-version"]
+    return _run(args, b"").stdout.decode("utf-8", errors="replace").splitlines()[0]
+
+
 def _key(window: np.ndarray, filters: str, bitrate: str, skip: int, keep: int | None) -> str:
-    digest = hashlib.sha256(
-        f"mp3-segment {SEGMENT_VERSION} {bitrate} {filters} {skip} {keep}\0".encode()
-    )
+    settings = f"{SEGMENT_VERSION} {encoder_version()} {bitrate} {filters} {skip} {keep}"
+    digest = hashlib.sha256(f"mp3-segment {settings}\0".encode())
     digest.update(memoryview(np.ascontiguousarray(window, dtype="<f4")))
     return digest.hexdigest()
 

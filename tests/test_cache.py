@@ -3,6 +3,7 @@ stopped with SIGINT and resumed, and a corrupted cache entry."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -13,10 +14,12 @@ from types import SimpleNamespace
 
 import numpy as np
 from conftest import FIXTURES, REPO
+from mutagen import id3
 
 from pipeline.audio import Audio
 from pipeline.cache import TurnCache
-from pipeline.render import prepare
+from pipeline.mp3 import CONTEXT_FRAMES, FRAME, split_frames
+from pipeline.render import prepare, render
 from pipeline.speech import Utterance
 from pipeline.synthesize import plan_pools, synthesize
 
@@ -198,3 +201,28 @@ def test_a_render_stopped_with_sigint_resumes_to_the_same_episode(tmp_path) -> N
     )
     assert straight.returncode == 0, straight.stderr
     assert np.array_equal(decode(out), decode(whole))  # identical in content
+
+
+def audio_frames(path: Path) -> list[bytes]:
+    """The MP3's audio frames: after its ID3 tag and its Info frame."""
+    return split_frames(path.read_bytes()[id3.ID3(path).size :])[1:]
+
+
+def test_an_edit_encodes_only_the_segments_it_changed(write_script, tmp_path) -> None:
+    """After an edit in the second chapter, the first chapter's frames come from the
+    cache: the new MP3 holds them byte for byte."""
+    chapters = "## One\nALEX: The first chapter stays as it is.\nMAYA: It does.\n## Two\n"
+    cache, out = tmp_path / "cache", tmp_path / "out" / "episode.mp3"
+    first = render(write_script(chapters + "ALEX: Then this turn changes."), out, cache=cache)
+    assert (first.mastering.encoded, first.mastering.reused) == (2, 0)
+    before = audio_frames(out)
+    edited = render(write_script(chapters + "ALEX: And now it has changed."), out, cache=cache)
+    assert edited.mastering.passes == 1  # the last render's gain still meets the target
+    assert (edited.mastering.encoded, edited.mastering.reused) == (1, 1)
+    timeline = json.loads(out.with_suffix(".timeline.json").read_text(encoding="utf-8"))
+    two = round(timeline["chapters"][1]["start"] * timeline["sample_rate"])
+    assert two % FRAME == 0
+    cut = two // FRAME - CONTEXT_FRAMES  # segments are cut in the gap before a chapter
+    after = audio_frames(out)
+    assert after[:cut] == before[:cut]
+    assert after[cut:] != before[cut:]

@@ -58,9 +58,10 @@ def test_integrated_loudness_gates_blocks_as_bs1770() -> None:
 
 def test_segments_cut_at_chapters_and_spans() -> None:
     length = 10_000 * FRAME + 77
-    parts = segments(length, [0, 3000 * FRAME, 3000 * FRAME + 5, 7000 * FRAME], 2048 * FRAME)
+    anchors = [0, 3000 * FRAME, 3000 * FRAME + 5, 7000 * FRAME]
+    parts = segments(length, anchors, 2048 * FRAME, lead=8 * FRAME)
     cuts = [p.start // FRAME for p in parts]
-    assert cuts == [0, 2048, 3000, 5048, 7000, 9048]  # 3000 * FRAME + 5 is not on a frame
+    assert cuts == [0, 2048, 2992, 5040, 6992, 9040]  # 3000 * FRAME + 5 is not on a frame
     assert parts[-1].end == length
     assert all(a.end == b.start for a, b in itertools.pairwise(parts))
 
