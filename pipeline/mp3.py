@@ -40,7 +40,10 @@ from pipeline.loudness import BLOCK_S, parse_meter, require_ffmpeg
 FRAME = 1152  # samples in an MPEG-1 Layer III frame
 ENCODER_DELAY = 576  # LAME's priming samples, written to the LAME tag
 DECODER_DELAY = 529  # the decoder's own delay: 576 + 529 samples come before the audio
-CONTEXT_FRAMES = 8  # 0.2 s of context each side: the limiter's release, the MDCT overlap
+CONTEXT_FRAMES = 4  # 0.1 s of context each side: the limiter's release, the MDCT overlap
+# Cuts go this far before a chapter's first sound: then neither side's context reaches the
+# other side's sound as long as 0.24 s of silence comes first (the music gap is 0.3 s).
+LEAD_FRAMES = CONTEXT_FRAMES + 1
 RATE = 44_100
 BITRATE = "96k"  # mono CBR, the common spoken-word delivery spec
 SPAN = 2048 * FRAME  # longest segment, 53 s: an edit re-encodes about this much
@@ -87,7 +90,7 @@ class Encoded:
 
 
 def segments(
-    length: int, anchors: Sequence[int], span: int = SPAN, lead: int = CONTEXT_FRAMES * FRAME
+    length: int, anchors: Sequence[int], span: int = SPAN, lead: int = LEAD_FRAMES * FRAME
 ) -> list[Segment]:
     """The mix of ``length`` samples cut ``lead`` samples before each of the ``anchors``
     that fall on a frame (chapter starts), and every ``span`` samples after that. Cutting
@@ -131,8 +134,9 @@ def encode_segments(
         if keep is not None and len(kept) != keep:
             raise PipelineError(f"LAME gave {len(frames)} frames for a {hi - lo}-sample segment")
         # Decoded from up to two frames earlier, so the first kept frame is decoded whole.
-        lead = min(skip, 2)
-        record = _meter(b"".join(frames[skip - lead : skip + len(kept)]), lead * FRAME / RATE)
+        before = min(skip, 2)
+        frames_read = b"".join(frames[skip - before : skip + len(kept)])
+        record = _meter(frames_read, before * FRAME / RATE)
         data = b"".join(kept)
         if cache is not None:
             cache.put_blob(key, data, record)
