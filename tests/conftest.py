@@ -8,6 +8,7 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -37,6 +38,18 @@ def ffprobe(path: Path) -> dict:
     args = ["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)]
     result = subprocess.run(args, capture_output=True, check=True, text=True)
     return json.loads(result.stdout)
+
+
+def decode(path: Path, rate: int = 44_100) -> np.ndarray:
+    """A media file decoded by ffmpeg to mono float32 at ``rate``."""
+    args = ["ffmpeg", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1"]
+    raw = subprocess.run([*args, "-ar", str(rate), "-"], capture_output=True, check=True).stdout
+    return np.frombuffer(raw, dtype="<f4")
+
+
+def rms_db(samples: np.ndarray) -> float:
+    """RMS level in dB relative to full scale."""
+    return 10 * float(np.log10(np.mean(samples.astype(np.float64) ** 2) + 1e-20))
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-from conftest import FIXTURES, REPO
+from conftest import FIXTURES, REPO, decode
 from mutagen import id3
 
 from pipeline.audio import Audio
@@ -138,15 +138,6 @@ def test_each_voice_gets_its_own_workers(tmp_path) -> None:
     assert plan_pools(said, [0, 1], shared, 2) == [(["A", "B"], 2, [0, 1])]
     three = {"A": voice["a"], "B": voice["b"], "C": voice["c"]}
     assert plan_pools(said, [0, 1, 3], three, 2) == [(["A", "B", "C"], 2, [0, 1, 3])]
-
-
-def decode(path: Path) -> np.ndarray:
-    raw = subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1", "-"],
-        capture_output=True,
-        check=True,
-    ).stdout
-    return np.frombuffer(raw, dtype="<f4")
 
 
 def test_a_render_stopped_with_sigint_resumes_to_the_same_episode(tmp_path) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import itertools
 import subprocess
-from pathlib import Path
 
 import mutagen.mp3
 import numpy as np
 import pyloudnorm
 import pytest
 import soundfile
+from conftest import decode, rms_db
 
 from pipeline.cache import TurnCache
 from pipeline.loudness import integrated, measure
@@ -29,19 +29,6 @@ def programme(seconds: float, seed: int = 1) -> np.ndarray:
     noise = 0.01 * rng.standard_normal(len(t))
     gate = (np.sin(2 * np.pi * 0.7 * t) > -0.3).astype(np.float64)
     return ((tone + noise) * gate).astype(np.float32)
-
-
-def decode(path: Path) -> np.ndarray:
-    raw = subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1", "-"],
-        capture_output=True,
-        check=True,
-    ).stdout
-    return np.frombuffer(raw, dtype="<f4")
-
-
-def rms_db(x: np.ndarray) -> float:
-    return float(20 * np.log10(np.sqrt(np.mean(np.square(x, dtype=np.float64))) + 1e-12))
 
 
 FILTERS = chain(0.0, -2.0, RATE)

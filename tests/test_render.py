@@ -8,7 +8,6 @@ import itertools
 import json
 import re
 import subprocess
-from pathlib import Path
 
 import mutagen.id3
 import mutagen.mp3
@@ -18,7 +17,7 @@ import pyloudnorm
 import pytest
 import soundfile
 import webvtt
-from conftest import FIXTURES, REPO, ffprobe
+from conftest import FIXTURES, REPO, decode, ffprobe, rms_db
 
 from pipeline.assemble import Levels, Timing, assemble
 from pipeline.cli import main
@@ -44,30 +43,6 @@ def rendered(tmp_path_factory) -> dict:
     assert main(["render", str(SCRIPT), "-o", str(out), "-q"]) == 0
     timeline = json.loads(out.with_suffix(".timeline.json").read_text(encoding="utf-8"))
     return {"mp3": out, "dir": out.parent, "timeline": timeline, "audio": decode(out)}
-
-
-def decode(path: Path) -> np.ndarray:
-    """The MP3 decoded by ffmpeg to mono float32 at 44.1 kHz."""
-    args = [
-        "ffmpeg",
-        "-v",
-        "error",
-        "-i",
-        str(path),
-        "-f",
-        "f32le",
-        "-ac",
-        "1",
-        "-ar",
-        str(RATE),
-        "-",
-    ]
-    raw = subprocess.run(args, capture_output=True, check=True).stdout
-    return np.frombuffer(raw, dtype="<f4")
-
-
-def rms_db(samples: np.ndarray) -> float:
-    return 10 * float(np.log10(np.mean(samples.astype(np.float64) ** 2) + 1e-20))
 
 
 def region(audio: np.ndarray, start: float, end: float) -> np.ndarray:
