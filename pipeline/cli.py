@@ -208,7 +208,8 @@ def _render(args: argparse.Namespace, overrides: dict[str, Path]) -> int:
     work = (
         "unchanged, not encoded again"
         if report.passes == 0
-        else f"{report.passes} mastering passes; last pass encoded {report.encoded} of "
+        else f"{report.passes} mastering pass{'es' if report.passes > 1 else ''}; "
+        f"last pass encoded {report.encoded} of "
         f"{report.encoded + report.reused} segments"
     )
     print(
