@@ -52,22 +52,22 @@ class Measurement:
 def measure(path: Path, peak: bool = True) -> Measurement:
     """Integrated loudness and (with ``peak``) true peak of a media file, and its loudness
     every 100 ms, by ffmpeg's ebur128 filter."""
-    args = [
-        require_ffmpeg(),
-        "-hide_banner",
-        "-nostats",
-        "-i",
-        str(path),
-        "-af",
-        f"ebur128=peak={'true' if peak else 'none'}",
-        "-f",
-        "null",
-        "-",
-    ]
-    result = subprocess.run(args, capture_output=True, text=True, check=False)
+    return _meter(["-i", str(path)], b"", str(path), peak)
+
+
+def measure_mp3(frames: bytes, what: str = "MP3 frames") -> Measurement:
+    """The same, of bare MP3 frames (no header) as decoded, given on ffmpeg's stdin."""
+    return _meter(["-f", "mp3", "-i", "pipe:0"], frames, what, True)
+
+
+def _meter(source: list[str], data: bytes, what: str, peak: bool) -> Measurement:
+    args = [require_ffmpeg(), "-hide_banner", "-nostats", *source]
+    args += ["-af", f"ebur128=peak={'true' if peak else 'none'}", "-f", "null", "-"]
+    result = subprocess.run(args, input=data, capture_output=True, check=False)
+    log = result.stderr.decode("utf-8", errors="replace")
     if result.returncode != 0:
-        raise PipelineError(f"ffmpeg could not measure {path}: {result.stderr[-300:]}")
-    return parse_meter(result.stderr, str(path), peak)
+        raise PipelineError(f"ffmpeg could not measure {what}: {log[-300:]}")
+    return _parse_meter(log, what, peak)
 
 
 def measure_samples(samples: np.ndarray, rate: int, peak: bool = True) -> Measurement:
@@ -99,7 +99,7 @@ def measure_samples(samples: np.ndarray, rate: int, peak: bool = True) -> Measur
             process.stdin.write(memoryview(samples[start : start + (1 << 16)]))
         process.stdin.close()
         reader.join()
-    return parse_meter(b"".join(log).decode("utf-8", errors="replace"), "the mix", peak)
+    return _parse_meter(b"".join(log).decode("utf-8", errors="replace"), "the mix", peak)
 
 
 def require_ffmpeg() -> str:
@@ -113,7 +113,7 @@ def require_ffmpeg() -> str:
     return ffmpeg
 
 
-def parse_meter(log: str, what: str, with_peak: bool = True) -> Measurement:
+def _parse_meter(log: str, what: str, with_peak: bool = True) -> Measurement:
     """What ebur128 logged: its summary, and its loudness every 100 ms."""
     summary = log.rsplit("Summary:", 1)[-1]
     loudness = re.search(r"I:\s+(-?[\d.]+|-inf) LUFS", summary)

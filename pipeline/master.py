@@ -21,10 +21,8 @@ import numpy as np
 
 from pipeline.assemble import Mix
 from pipeline.errors import PipelineError
-from pipeline.loudness import Measurement, integrated, measure, measure_samples, short_term
+from pipeline.loudness import Measurement, integrated, measure_samples, short_term
 from pipeline.mp3 import Encoded
-
-__all__ = ["MasterReport", "Measurement", "Spec", "chain", "master", "measure"]
 
 OVERSAMPLE = 4
 

@@ -35,7 +35,7 @@ from mutagen.mp3 import HeaderNotFoundError, MPEGFrame
 
 from pipeline.cache import TurnCache
 from pipeline.errors import PipelineError
-from pipeline.loudness import BLOCK_S, parse_meter, require_ffmpeg
+from pipeline.loudness import BLOCK_S, measure_mp3, require_ffmpeg
 
 FRAME = 1152  # samples in an MPEG-1 Layer III frame
 ENCODER_DELAY = 576  # LAME's priming samples, written to the LAME tag
@@ -215,10 +215,7 @@ def _lame(window: np.ndarray, rate: int, filters: str, bitrate: str) -> bytes:
 def _meter(frames: bytes, lead_s: float) -> dict[str, Any]:
     """A segment's frames as decoded, through ffmpeg's ebur128 meter: its true peak, and
     its momentary loudness every 100 ms from 400 ms after ``lead_s`` (where it starts)."""
-    args = [require_ffmpeg(), "-hide_banner", "-nostats", "-f", "mp3", "-i", "pipe:0"]
-    args += ["-af", "ebur128=peak=true", "-f", "null", "-"]
-    log = _run(args, frames).stderr.decode("utf-8", errors="replace")
-    measured = parse_meter(log, "a segment")
+    measured = measure_mp3(frames, "a segment")
     ticks = [
         (round(t - lead_s, 3), m)
         for t, m in zip(measured.times, measured.momentary, strict=True)

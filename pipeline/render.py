@@ -15,8 +15,8 @@ from pipeline.cache import TurnCache, file_digest
 from pipeline.engines import Engine
 from pipeline.errors import PipelineError
 from pipeline.lexicon import Lexicon
-from pipeline.loudness import require_ffmpeg
-from pipeline.master import MasterReport, Measurement, Spec, master
+from pipeline.loudness import Measurement, require_ffmpeg
+from pipeline.master import MasterReport, Spec, master
 from pipeline.mp3 import Encoded, encode_segments, segments
 from pipeline.music import MusicLibrary
 from pipeline.overview import draw_overview

@@ -147,7 +147,11 @@ def synthesize(
                 for pool, _ in pools:
                     if pool is not executor:
                         pool.shutdown(wait=True, cancel_futures=True)
-    return [SpokenTurn(u, *done[i][:1], keys[i], done[i][1]) for i, u in enumerate(utterances)]
+    turns = []
+    for index, said in enumerate(utterances):
+        audio, gain = done[index]
+        turns.append(SpokenTurn(said, audio, keys[index], gain))
+    return turns
 
 
 def plan_pools(

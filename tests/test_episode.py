@@ -11,7 +11,7 @@ import soundfile
 from conftest import REPO, ffprobe
 
 from pipeline.cli import main
-from pipeline.master import measure
+from pipeline.loudness import measure
 from pipeline.script import parse_script
 
 

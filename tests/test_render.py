@@ -22,7 +22,7 @@ from conftest import FIXTURES, REPO, decode, ffprobe, rms_db
 from pipeline.assemble import Levels, Timing, assemble
 from pipeline.cli import main
 from pipeline.level import leveled
-from pipeline.master import measure
+from pipeline.loudness import measure
 from pipeline.mp3 import FRAME
 from pipeline.music import MusicLibrary
 from pipeline.render import prepare
