@@ -7,21 +7,27 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SCRIPT ?= script/episode.md
 EPISODE ?= build/episode.mp3
-# Debian packages: ffmpeg encodes and measures; Festival and its slt voice speak one host.
-APT_PACKAGES := ffmpeg festival festvox-us-slt-hts
+# Swap voices for one render: make episode VOICES="MAYA=voices/slt.yaml ALEX=voices/heart.yaml"
+VOICES ?=
+VOICE_FLAGS := $(foreach voice,$(VOICES),--voice $(voice))
+# Debian packages: ffmpeg encodes and measures. An engine's own packages are installed only
+# when a voice in use needs them (Piper and hibari come from PyPI).
+APT_PACKAGES := ffmpeg
+FESTIVAL_PACKAGES := festival festvox-us-slt-hts
 # Only `make music` needs a synthesizer: the rendered music is committed.
 MUSIC_PACKAGES := fluidsynth fluid-soundfont-gm
 # `make serve` runs nginx; the tests also start sshd and drive Chromium.
 SERVE_PACKAGES := nginx
-TEST_PACKAGES := $(MUSIC_PACKAGES) $(SERVE_PACKAGES) openssh-server openssh-client chromium
+TEST_PACKAGES := $(FESTIVAL_PACKAGES) $(MUSIC_PACKAGES) $(SERVE_PACKAGES) openssh-server openssh-client chromium
 SHOW ?= podcast.yaml
 PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help setup apt apt-install episode check qa test lint format clean music cover models references publish serve bench
+.PHONY: help setup apt apt-install engines episode check qa test lint format clean music cover models references publish serve bench
 
 help:
-	@echo "make episode   render $(SCRIPT) to $(EPISODE) (sets up first)"
+	@echo "make episode   render $(SCRIPT) to $(EPISODE) (sets up first);"
+	@echo "               VOICES=\"MAYA=voices/slt.yaml\" swaps a host's voice for this render"
 	@echo "make test      run the test suite (sets up first)"
 	@echo "make check     validate the script, voices and figures without rendering"
 	@echo "make qa        speech-recognition QA of the rendered episode (build/qa.md)"
@@ -30,7 +36,7 @@ help:
 	@echo "make serve     serve build/site on http://127.0.0.1:$(PORT)/ (nginx)"
 	@echo "make music     compose and render assets/music/ again (FluidSynth)"
 	@echo "make cover     draw assets/cover.jpg again"
-	@echo "make models    download the Coqui models the script's voices name (network)"
+	@echo "make models    download the Coqui models and hibari voices the voices name (network)"
 	@echo "make references  speak voices/<host>-reference.wav again (clips for cloning)"
 	@echo "make lint      ruff"
 	@echo "make clean     remove build/ (keeps .venv)"
@@ -61,20 +67,26 @@ $(VENV)/.coqui: $(VENV)/.installed
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,coqui]'
 	touch $@
 
-# The check (script, voices, and every figure against the fact sheet) runs first.
-episode: setup
-	@if $(PY) -m pipeline engines $(SCRIPT) | grep -qx coqui; then \
+# The engines the script's voices use, with their packages; then the check (script, voices,
+# and every figure against the fact sheet); then the render.
+engines: setup
+	@engines="$$($(PY) -m pipeline engines $(SCRIPT) $(VOICE_FLAGS))" || exit 1; \
+	if echo "$$engines" | grep -qx festival; then \
+	  $(MAKE) --no-print-directory apt-install PACKAGES="$(FESTIVAL_PACKAGES)"; fi; \
+	if echo "$$engines" | grep -qx coqui; then \
 	  $(MAKE) --no-print-directory $(VENV)/.coqui; fi
-	$(PY) -m pipeline check $(SCRIPT)
-	$(PY) -m pipeline render $(SCRIPT) -o $(EPISODE)
+
+episode: engines
+	$(PY) -m pipeline check $(SCRIPT) $(VOICE_FLAGS)
+	$(PY) -m pipeline render $(SCRIPT) -o $(EPISODE) $(VOICE_FLAGS)
 
 # QA reports; it renders first only if there is no episode yet, and never fails on scores.
 qa: setup
 	@[ -f $(EPISODE) ] || $(MAKE) --no-print-directory episode
 	$(PY) -m pipeline qa $(SCRIPT) -i $(EPISODE)
 
-check: setup
-	$(PY) -m pipeline check $(SCRIPT)
+check: engines
+	$(PY) -m pipeline check $(SCRIPT) $(VOICE_FLAGS)
 
 # The tests also compose the music, so they need the synthesizer too.
 # The S3-compatible test server, from npm.
@@ -106,18 +118,19 @@ serve: setup
 	$(PY) -m pipeline.serve build/site --port $(PORT)
 
 # Render the real episode cold, after a one-line edit and unchanged; time the raw engines.
-bench: setup
+bench: engines
 	$(PY) -m pipeline.bench $(SCRIPT) --out build/bench.json
 
-# Fetch the Coqui models the script's voices name (needs the network; once per machine).
+# Fetch the Coqui models and hibari voices the script's voices name (needs the network;
+# once per machine).
 models: setup $(VENV)/.coqui
-	$(PY) -m pipeline models $(SCRIPT)
+	$(PY) -m pipeline models $(SCRIPT) $(VOICE_FLAGS)
 
 music: $(VENV)/.installed
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(MUSIC_PACKAGES)"
 	$(PY) -m pipeline.compose assets/music
 
-references: $(VENV)/.installed
+references: engines
 	$(PY) -m pipeline.reference $(SCRIPT) voices
 
 cover: $(VENV)/.installed

@@ -1,22 +1,20 @@
 """Stage 4, assemble: the mixing desk. Spoken turns and music laid on one timeline.
 
-Timing. The gap before a turn is the ``[pause]`` written just before it if there is one
-(exactly that long), else ``lead_in`` for the first turn, ``chapter_gap`` at a chapter's
-first turn, and ``turn_gap`` between turns. A ``[music: NAME]`` cue starts its piece where
-it stands (``music_gap`` after the last words, unless a pause says otherwise), and the next
-turn comes in when the piece's ``lead`` has played. After the last turn comes ``tail`` (or
-its pause), or the end of the last piece of music if that is later. A chapter's first
-sound is moved onto the MP3 frame grid (up to 26 ms later), so chapters encode apart.
-Engine silence is trimmed first (synthesize stage), so the gaps are exactly as planned.
+Timing. The gap before a turn comes from the conversational timing model
+(``pipeline/timing.py``): a ``[pause]`` written just before it, else a gap chosen by what
+came before (an answer to a question comes quickly, a new chapter leaves more room). An
+overlapping turn starts under the end of the one before it. A ``[music: NAME]`` cue starts
+its piece where it stands (``music_gap`` after the last words, unless a pause says
+otherwise), and the next turn comes in when the piece's ``lead`` has played. After the last
+turn comes ``tail`` (or its pause), or the end of the last piece of music if that is later.
+A chapter's first sound is moved onto the MP3 frame grid (up to 26 ms later), so chapters
+encode apart. Engine silence is trimmed first (synthesize stage), so the gaps are exactly
+as planned.
 
-Levels. Every turn is brought to ``SPEECH_LUFS`` (ITU-R BS.1770 via pyloudnorm), so the
-hosts match whatever their engine's raw level; this is done as each turn is spoken
-(``pipeline/level.py``), and a turn too short to measure takes its host's median gain
-here. A gentle compressor and a brick-wall limiter (pedalboard) hold each turn's peaks at
-most ``PEAK_HEADROOM_DB`` above that level, with the gain searched so the turn still
-measures ``SPEECH_LUFS``: a peaky engine (Piper's peaks stand about 21 dB over its
-loudness, Festival's 17) then loses nothing more to the master limiter than a smooth one,
-and the hosts stay matched in the delivered file.
+Levels. Every turn is brought to ``SPEECH_LUFS`` (ITU-R BS.1770 via pyloudnorm) by one
+gain, so the hosts match whatever their engine's raw level; this is done as each turn is
+spoken (``pipeline/level.py``), and a turn too short to measure takes its host's median
+gain here. Peaks are left to the master limiter (``pipeline/master.py``).
 
 Music plays at ``music_db`` relative to speech on its own and is ducked to ``duck_db``
 under speech, ramping down ``attack`` seconds before a voice comes in and back up
@@ -37,35 +35,12 @@ from pipeline.level import (
     level_gain,
     leveled,
 )
-from pipeline.mp3 import FRAME
 from pipeline.music import MusicLibrary
 from pipeline.script import MusicCue, Pause, Script, Turn
 from pipeline.synthesize import SpokenTurn
+from pipeline.timing import Timing
 
-
-@dataclass(frozen=True)
-class Timing:
-    """Default silences, in seconds."""
-
-    lead_in: float = 0.5
-    """Before the first turn."""
-
-    turn_gap: float = 0.45
-    """Between turns within a chapter."""
-
-    chapter_gap: float = 1.2
-    """Before a chapter's first turn."""
-
-    music_gap: float = 0.3
-    """Between the last words and a music cue."""
-
-    tail: float = 1.0
-    """After the last turn."""
-
-    chapter_grid: int = FRAME
-    """Chapters after the first start on a multiple of this many samples (an MP3 frame,
-    26 ms, added to the gap before them), so that a chapter an edit did not touch lands on
-    the same frames and is not encoded again (``pipeline/mp3.py``). 1 turns it off."""
+__all__ = ["Levels", "Mix", "Placement", "Timing", "assemble"]
 
 
 @dataclass(frozen=True)
@@ -106,6 +81,14 @@ class Placement:
 
     gain_db: float
     """Gain before the turn's limiter (see ``leveled``)."""
+
+    sentences: tuple[tuple[int, int], ...] = ()
+    """Each sentence's first sample and one past its last, in the mix."""
+
+    @property
+    def overlapped(self) -> bool:
+        """Whether the turn starts under the end of the one before it."""
+        return self.turn.overlap is not None
 
 
 @dataclass(frozen=True)
@@ -192,8 +175,9 @@ def assemble(
     placements: list[Placement] = []
     chapters: list[ChapterMark] = []
     marks: list[MusicMark] = []
-    cursor = 0  # where the next gap is measured from: the last turn's end, or a music lead
+    cursor = 0  # where the next gap is measured from: the last speech's end, or a music lead
     pending: int | None = None  # silence written with [pause] since then
+    previous: Turn | None = None  # the turn just said, if nothing came between
 
     for chapter_index, chapter in enumerate(script.chapters):
         chapter_start: int | None = None
@@ -217,26 +201,46 @@ def assemble(
                 turn_audio, gain_db = next(queue)
                 if turn_audio.utterance.turn is not item:
                     raise ValueError("spoken turns are out of step with the script")
-                if pending is not None:
-                    gap = pending
-                elif not placements:
-                    gap = samples(timing.lead_in)
-                elif first_turn and chapter_index > 0:
-                    gap = samples(timing.chapter_gap)
+                length = len(turn_audio.audio.samples)
+                if item.overlap is not None and placements:
+                    # Under the end of the turn before, never before its middle.
+                    before = placements[-1]
+                    under = samples(item.overlap or timing.overlap)
+                    start = max(before.end - under, (before.start + before.end) // 2)
                 else:
-                    gap = samples(timing.turn_gap)
-                start = opening(chapter_index, cursor + gap, chapter_start)
-                end = start + len(turn_audio.audio.samples)
+                    if pending is not None:
+                        gap = pending
+                    elif not placements:
+                        gap = samples(timing.lead_in)
+                    else:
+                        chapter_opens = first_turn and chapter_index > 0
+                        gap = samples(timing.gap(previous, item, chapter_opens))
+                    start = opening(chapter_index, cursor + gap, chapter_start)
+                end = start + length
+                spans = turn_audio.sentences or ((0, length),)
                 said = turn_audio.utterance
-                placements.append(Placement(item, said.text, said.words, start, end, gain_db))
+                placements.append(
+                    Placement(
+                        item,
+                        said.text,
+                        said.words,
+                        start,
+                        end,
+                        gain_db,
+                        tuple((start + a, start + b) for a, b in spans),
+                    )
+                )
                 chapter_start = start if chapter_start is None else chapter_start
-                cursor, pending, first_turn = end, None, False
+                cursor, pending, first_turn = max(cursor, end), None, False
+                previous = item
+                continue
+            previous = None  # a cue stands between this and the next turn
         chapters.append(
             ChapterMark(
                 chapter.title, cursor if chapter_start is None else chapter_start, chapter.line
             )
         )
-    speech_end = placements[-1].end
+    speech_end = max(p.end for p in placements)
     after = pending if pending is not None else samples(timing.tail)
     total = max([max(cursor, speech_end) + after, *(mark.end for mark in marks)])
     # One full-length buffer; each turn and piece is added into it once.

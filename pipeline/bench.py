@@ -80,7 +80,8 @@ def _raw_engine_seconds(script: Path) -> float:
     production = prepare(script)
     started = time.perf_counter()
     for utterance in production.utterances:
-        production.engines[utterance.turn.speaker].synthesize(utterance.text)
+        for sentence in utterance.sentences:
+            production.engines[utterance.turn.speaker].synthesize(sentence)
     return time.perf_counter() - started
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from pipeline.audio import Audio
 
-CACHE_VERSION = 2  # bump when the synthesize stage changes what it stores
+CACHE_VERSION = 3  # bump when the synthesize stage changes what it stores
 
 
 def file_digest(path: Path) -> str:
@@ -54,21 +54,30 @@ class TurnCache:
         folder = self.folder / key[:2]
         return folder / f"{key}{suffix}", folder / f"{key}.json"
 
-    def get(self, key: str) -> tuple[Audio, float | None] | None:
-        """The cached audio for ``key`` and its levelling gain; None if absent,
-        half-written or corrupt."""
+    def get(self, key: str) -> tuple[Audio, float | None, tuple[tuple[int, int], ...]] | None:
+        """The cached audio for ``key``, its levelling gain and its sentences' spans; None
+        if absent, half-written or corrupt."""
         found = self.get_blob(key, ".f32")
         if found is None:
             return None
         raw, record = found
         samples = np.frombuffer(raw, dtype="<f4").astype(np.float32)
-        return Audio(samples, int(record["sample_rate"])), record.get("gain_db")
+        spans = tuple((int(start), int(end)) for start, end in record.get("sentences", ()))
+        return Audio(samples, int(record["sample_rate"])), record.get("gain_db"), spans
 
-    def put(self, key: str, audio: Audio, gain_db: float | None = None) -> None:
-        """Store ``audio`` (levelled by ``gain_db``, if given) under ``key``."""
+    def put(
+        self,
+        key: str,
+        audio: Audio,
+        gain_db: float | None = None,
+        sentences: tuple[tuple[int, int], ...] = (),
+    ) -> None:
+        """Store ``audio`` (levelled by ``gain_db``, if given) and where its sentences are
+        under ``key``."""
         raw = audio.samples.astype("<f4", copy=False).tobytes()
         record = {"sample_rate": audio.sample_rate, "samples": len(audio.samples)}
-        self.put_blob(key, raw, record | {"gain_db": gain_db}, ".f32")
+        record |= {"gain_db": gain_db, "sentences": [list(span) for span in sentences]}
+        self.put_blob(key, raw, record, ".f32")
 
     def get_blob(self, key: str, suffix: str = ".bin") -> tuple[bytes, dict[str, Any]] | None:
         """The bytes and record stored under ``key``; None if absent, half-written or

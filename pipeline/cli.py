@@ -12,7 +12,7 @@ from pipeline.errors import PipelineError
 from pipeline.facts import FactSheet, check_facts
 from pipeline.lexicon import Lexicon
 from pipeline.publish import publish
-from pipeline.qa import listen, write_reports
+from pipeline.qa import listen, raw_turns, write_reports
 from pipeline.render import prepare, render
 from pipeline.script import parse_script
 from pipeline.show import Show, parse_target
@@ -101,9 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     models_cmd = commands.add_parser(
         "models",
-        help="download the Coqui models the script's voices name (needs the network)",
-        description="Fetch every named Coqui model the hosts' voices use into the local "
-        "cache, once, on a networked machine; renders never download.",
+        help="download the Coqui models and hibari voices the script's voices name (network)",
+        description="Fetch every named Coqui model and hibari voice the hosts' voices use "
+        "into the local cache, once, on a networked machine; renders never download.",
     )
     models_cmd.add_argument("script", type=Path, help="the episode script")
     _add_voice_flag(models_cmd)
@@ -273,27 +273,44 @@ def _qa(script_path: Path, mp3: Path) -> int:
         raise PipelineError(
             f"{timeline_path} not found", hint="render the episode first ('make episode')"
         ) from None
-    report = listen(mp3, timeline, lexicon)
+    report = listen(mp3, timeline, lexicon, raw_turns(script_path, timeline))
     names = {speaker: host.name for speaker, host in script.meta.hosts.items()}
     json_path, md_path = write_reports(report, mp3.parent, names)
     for speaker, summary in report.hosts.items():
+        quality = (
+            f"; DNSMOS raw {summary.mos_raw:.2f}, finished {summary.mos_finished:.2f} "
+            f"over {summary.quality_turns} turns"
+            if summary.mos_raw is not None and summary.mos_finished is not None
+            else ""
+        )
+        pitch = (
+            f", median pitch {summary.median_pitch_hz:.0f} Hz" if summary.median_pitch_hz else ""
+        )
         print(
             f"{names.get(speaker, speaker)}: median WER {summary.median_wer:.2f} over "
-            f"{summary.turns} turns, {summary.words_per_minute:.0f} words a minute"
+            f"{summary.turns} turns, {summary.words_per_minute:.0f} words a minute{pitch}"
+            f"{quality}"
         )
+    for term in report.misheard:
+        print(f"misheard: {term.term} ({term.misheard} of {term.uses} uses)")
     print(f"wrote {json_path} and {md_path}")
     return 0
 
 
 def _models(script_path: Path, overrides: dict[str, Path]) -> int:
     voices = host_voices(parse_script(script_path), overrides)
-    named = {v.model: v for v in voices.values() if v.engine == "coqui" and v.model}
-    if not named:
-        print("no voice of this script names a Coqui model: nothing to download")
-    for name, voice in named.items():
+    coqui = {v.model: v for v in voices.values() if v.engine == "coqui" and v.model}
+    hibari = {v.model or "heart": v for v in voices.values() if v.engine == "hibari"}
+    if not coqui and not hibari:
+        print("no voice of this script names a Coqui model or a hibari voice: nothing to fetch")
+    for name, voice in coqui.items():
         from pipeline.engines.coqui import download
 
         print(f"{name}: {download(voice)}")
+    for name, voice in hibari.items():
+        from pipeline.engines.hibari import download as fetch
+
+        print(f"hibari {name}: {fetch(voice)}")
     return 0
 
 

@@ -31,8 +31,9 @@ OVERSAMPLE = 4
 class Spec:
     """The delivery target."""
 
-    loudness_lufs: float = -16.0
-    """Integrated loudness (Apple Podcasts and most apps normalise to about -16 LUFS)."""
+    loudness_lufs: float = -19.0
+    """Integrated loudness: -19 LUFS for a mono file, which two speakers play as -16 LUFS
+    (the level Apple Podcasts and most apps normalise to is -16 LUFS for stereo)."""
 
     tolerance_lu: float = 0.5
     """How far from the target the delivered file may be."""

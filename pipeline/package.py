@@ -156,16 +156,24 @@ def write_json(path: Path, data: Any) -> Path:
     return write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-def timeline(script: Script, mix: Mix) -> dict[str, Any]:
-    """Where every turn, chapter and music cue lands, in seconds: for producers and tools."""
+def timeline(
+    script: Script, mix: Mix, voice_files: dict[str, Path] | None = None
+) -> dict[str, Any]:
+    """Where every turn, chapter and music cue lands, in seconds: for producers and tools.
+    ``voice_files`` are the voice files the hosts were rendered with."""
     hosts = script.meta.hosts
     rate = mix.audio.sample_rate
+    voice_files = voice_files or {}
     return {
         "podcast": script.meta.podcast,
         "episode": script.meta.episode,
         "title": script.meta.title,
         "duration": len(mix.audio.samples) / rate,
         "sample_rate": rate,
+        "hosts": {
+            speaker: {"name": host.name, "voice": str(voice_files.get(speaker, host.voice))}
+            for speaker, host in hosts.items()
+        },
         "chapters": [
             {"title": c.title, "start": c.start / rate, "line": c.line} for c in mix.chapters
         ],
@@ -176,6 +184,8 @@ def timeline(script: Script, mix: Mix) -> dict[str, Any]:
                 "start": p.start / rate,
                 "end": p.end / rate,
                 "gain_db": round(p.gain_db, 2),
+                "overlap": p.overlapped,
+                "sentences": [[a / rate, b / rate] for a, b in p.sentences],
                 "line": p.turn.line,
                 "text": p.turn.text,
                 "speech": p.speech_text,
@@ -267,13 +277,22 @@ class Companions:
 
 
 def write_companions(
-    script: Script, mix: Mix, release: Release, output: Path, voices: dict[str, str], music: str
+    script: Script,
+    mix: Mix,
+    release: Release,
+    output: Path,
+    voices: dict[str, str],
+    music: str,
+    voice_files: dict[str, Path] | None = None,
 ) -> Companions:
-    """Write every companion file beside ``output``; return their paths."""
+    """Write every companion file beside ``output``; return their paths. ``voices`` are
+    the hosts' voice credits, ``voice_files`` the voice files they were rendered with."""
     folder = output.parent
     transcript_cues: list[Cue] = cues(script, mix)
     return Companions(
-        timeline=write_json(output.with_suffix(".timeline.json"), timeline(script, mix)),
+        timeline=write_json(
+            output.with_suffix(".timeline.json"), timeline(script, mix, voice_files)
+        ),
         chapters=write_json(folder / "chapters.json", chapters_json(release)),
         vtt=write_text(output.with_suffix(".vtt"), to_vtt(transcript_cues)),
         srt=write_text(output.with_suffix(".srt"), to_srt(transcript_cues)),

@@ -15,10 +15,14 @@ import numpy as np
 import pyloudnorm
 import soundfile
 
+from pipeline.audio import SAMPLE_RATE
 from pipeline.engines import load_engine
 from pipeline.errors import PipelineError
 from pipeline.package import atomic_output
 from pipeline.script import parse_script
+from pipeline.speech import sentences
+from pipeline.synthesize import joined
+from pipeline.timing import Timing
 from pipeline.voices import host_voices
 
 # Every English vowel and most consonant clusters, in natural sentences, about 12 seconds.
@@ -34,7 +38,8 @@ def make_reference(voice_path: Path, out: Path) -> float:
     """Speak ``PARAGRAPH`` with a voice into a mono 16-bit WAV; return its length."""
     from pipeline.voices import Voice
 
-    audio = load_engine(Voice.load(voice_path)).synthesize(PARAGRAPH).trim()
+    engine = load_engine(Voice.load(voice_path))
+    audio, _ = joined(engine, sentences(PARAGRAPH), SAMPLE_RATE, Timing())
     samples = audio.samples.astype(np.float64)
     gain = LOUDNESS - pyloudnorm.Meter(audio.sample_rate).integrated_loudness(samples)
     samples = np.clip(samples * 10 ** (gain / 20), -1.0, 1.0)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.assemble import Timing, assemble
+from pipeline.assemble import assemble
 from pipeline.cache import TurnCache, file_digest
 from pipeline.engines import Engine
 from pipeline.errors import PipelineError
@@ -31,6 +31,7 @@ from pipeline.package import (
 from pipeline.script import MusicCue, Script, parse_script
 from pipeline.speech import Mode, Utterance, utterances
 from pipeline.synthesize import default_workers, load_engines, synthesize
+from pipeline.timing import Timing
 from pipeline.voices import Voice, host_voices
 
 
@@ -83,10 +84,7 @@ def prepare(script_path: Path, voice_overrides: dict[str, Path] | None = None) -
     voices = host_voices(script, voice_overrides)
     engines = load_engines(voices)
     lexicons = load_lexicons(script, voices, engines)
-    modes = {
-        speaker: Mode.PHONEMES if engine.phoneme_set is not None else Mode.RESPELL
-        for speaker, engine in engines.items()
-    }
+    modes = {speaker: engine.lexicon_mode for speaker, engine in engines.items()}
     music = load_music(script)
     check_cover(script)
     return Production(script, voices, engines, music, utterances(script, modes, lexicons))
@@ -101,21 +99,31 @@ def load_lexicons(
     lexicons = {}
     for speaker, voice in voices.items():
         lexicon = show.overridden_by(Lexicon.load(voice.lexicon)) if voice.lexicon else show
-        known = engines[speaker].phoneme_set
-        if known is not None:
-            for entry in lexicon.entries.values():
-                unknown = sorted(set(entry.ipa.replace(" ", "")) - known)
-                if unknown:
-                    raise PipelineError(
-                        f"the IPA for {entry.term!r} has phonemes {voice.engine} does not know: "
-                        f"{' '.join(unknown)}",
-                        path=entry.path,
-                        line=entry.line,
-                        hint="use espeak-ng's IPA symbols (see what Piper makes of a similar "
-                        "word with 'espeak-ng -q --ipa')",
-                    )
+        engine = engines[speaker]
+        known, mode = engine.phoneme_set, engine.lexicon_mode
+        for entry in lexicon.entries.values():
+            phonemes = entry.phonemes(mode)
+            if known is None or phonemes is None:
+                continue
+            unknown = sorted(set(phonemes.replace(" ", "")) - known)
+            if unknown:
+                raise PipelineError(
+                    f"{entry.source(mode)} have symbols {voice.engine} cannot say: "
+                    f"{' '.join(unknown)}",
+                    path=entry.path,
+                    line=entry.line,
+                    hint=_PHONEME_HINTS[mode],
+                )
         lexicons[speaker] = lexicon
     return lexicons
+
+
+_PHONEME_HINTS = {
+    Mode.PHONEMES: "use espeak-ng's IPA symbols (see what Piper makes of a similar word with "
+    "'espeak-ng -q --ipa')",
+    Mode.KOKORO: "use espeak-ng's IPA symbols, or give the entry a 'kokoro:' field in Kokoro's "
+    "(misaki) alphabet",
+}
 
 
 def check_cover(script: Script) -> None:
@@ -254,6 +262,7 @@ def render(
         cache=turn_cache,
         voices=production.voices,
         workers=default_workers() if workers is None else workers,
+        timing=timing,
     )
     mix = assemble(script, spoken, timing, production.music)
     del spoken  # the mix holds every turn now: free the separate copies before mastering
@@ -277,7 +286,8 @@ def render(
         _write_state(state_path, digest, output, report)
     voices = {speaker: voice_credit(v) for speaker, v in production.voices.items()}
     music_credit = production.music.license if production.music else ""
-    companions = write_companions(script, mix, release, output, voices, music_credit)
+    files = {speaker: voice.path for speaker, voice in production.voices.items()}
+    companions = write_companions(script, mix, release, output, voices, music_credit, files)
     overview = draw_overview(
         script,
         mix,

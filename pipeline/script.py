@@ -10,6 +10,8 @@ The format (documented in the README):
   ``# Title`` line and comments may stand.
 * A turn is a paragraph starting ``SPEAKER:`` (or ``**SPEAKER:**``); it runs to the next
   blank line, heading, cue line or line starting with another host's label.
+  ``SPEAKER (overlap):`` (or ``(overlap 0.5s)``) marks a short interjection that starts
+  under the end of the turn before it.
 * Cues stand on their own line: ``[pause 1.5s]`` (or ``500ms``) and ``[music: NAME]``.
 * ``<!-- ... -->`` comments are production notes: never spoken, may span lines.
 """
@@ -27,8 +29,13 @@ from pipeline.errors import PipelineError
 from pipeline.yamlfile import YamlDoc, parse_yaml
 
 SPEAKER_ID = re.compile(r"[A-Z][A-Z0-9_]*")
-# `ALEX: text`, `**ALEX:** text` and `**ALEX**: text`.
-_LABEL = re.compile(r"^\s*(?:\*\*(?P<b>[A-Z][A-Z0-9_]*)(?::\*\*|\*\*:)|(?P<p>[A-Z][A-Z0-9_]*):)\s*")
+# `ALEX: text`, `**ALEX:** text` and `**ALEX**: text`, each with an optional direction
+# in brackets before the colon: `MAYA (overlap): Right.`
+_LABEL = re.compile(
+    r"^\s*(?:\*\*(?P<b>[A-Z][A-Z0-9_]*)(?:\s*\((?P<bd>[^()]*)\))?(?::\*\*|\*\*:)"
+    r"|(?P<p>[A-Z][A-Z0-9_]*)(?:\s*\((?P<pd>[^()]*)\))?:)\s*"
+)
+_OVERLAP = re.compile(r"^overlap\b(?P<rest>.*)$")
 _HEADING = re.compile(r"^(?P<hashes>#{1,6})(?:\s+(?P<title>.*?))?\s*#*\s*$")
 # A cue is a whole line in single brackets; `[[...]]` is Piper phoneme input, i.e. text.
 _CUE = re.compile(r"^\s*\[(?!\[)(?P<body>[^\[\]]*)\]\s*$")
@@ -40,6 +47,8 @@ _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _MARK = "\x00"  # stands where a comment was
 
 MAX_PAUSE_S = 60.0
+MAX_OVERLAP_S = 3.0
+MAX_OVERLAP_WORDS = 6  # an interjection ("Right.", "Oh, that's huge."), not a turn
 REQUIRED_KEYS = ("podcast", "episode", "title", "description", "hosts")
 FRONT_MATTER_KEYS = (*REQUIRED_KEYS, "date", "facts", "lexicon", "music", "cover")
 HOST_KEYS = ("name", "voice")
@@ -109,6 +118,10 @@ class Turn:
 
     line: int
     """Line of the speaker label in the script."""
+
+    overlap: float | None = None
+    """Seconds it starts before the turn before it ends (``(overlap)``); 0.0 means the
+    default amount (``Timing.overlap``); None: it starts after a gap, as usual."""
 
 
 @dataclass(frozen=True)
@@ -353,6 +366,7 @@ def _parse_body(body: str, first_line: int, meta: EpisodeMeta, path: Path) -> li
     speaker: str | None = None  # the open turn, if any
     turn_line = 0
     turn_lines: list[str] = []
+    overlap: float | None = None
     seen_title = False
 
     def close_turn() -> None:
@@ -367,7 +381,10 @@ def _parse_body(body: str, first_line: int, meta: EpisodeMeta, path: Path) -> li
                 line=turn_line,
                 hint="write what the host says after the label, or delete the label",
             )
-        chapters[-1].items.append(Turn(speaker=speaker, text=text, line=turn_line))
+        items = chapters[-1].items
+        if overlap is not None:
+            _check_overlap(speaker, text, items[-1] if items else None, turn_line, path)
+        items.append(Turn(speaker=speaker, text=text, line=turn_line, overlap=overlap))
         speaker = None
 
     def error(message: str, line: int, hint: str | None = None) -> PipelineError:
@@ -418,6 +435,8 @@ def _parse_body(body: str, first_line: int, meta: EpisodeMeta, path: Path) -> li
                 )
             if not chapters:
                 raise error("a turn before the first chapter heading", number, _BEFORE_CHAPTER)
+            direction = label.group("bd") if label.group("b") else label.group("pd")
+            overlap = None if direction is None else _parse_direction(direction, number, path)
             speaker, turn_line, turn_lines = label_id, number, [line[label.end() :]]
             continue
         if speaker is not None:
@@ -447,19 +466,79 @@ def _parse_body(body: str, first_line: int, meta: EpisodeMeta, path: Path) -> li
 _BEFORE_CHAPTER = "add a '## Chapter title' line above it: every turn and cue belongs to a chapter"
 
 
+def _parse_direction(direction: str, line: int, path: Path) -> float:
+    """The overlap a label's ``(overlap)`` or ``(overlap 0.5s)`` asks for (0.0: default)."""
+    overlap = _OVERLAP.match(direction.strip())
+    if overlap is None:
+        raise PipelineError(
+            f"unknown direction ({direction.strip()}) after the speaker label",
+            path=path,
+            line=line,
+            hint="the one direction is (overlap) or (overlap 0.5s): a short interjection that "
+            "starts under the end of the turn before it",
+        )
+    if not overlap.group("rest").strip():
+        return 0.0
+    seconds = _duration(
+        overlap.group("rest"),
+        line,
+        path,
+        f"overlap duration in ({direction.strip()})",
+        "(overlap 0.4s) or (overlap 400ms)",
+    )
+    if seconds > MAX_OVERLAP_S:
+        raise PipelineError(
+            f"an overlap of {seconds:g}s is longer than {MAX_OVERLAP_S:g}s",
+            path=path,
+            line=line,
+            hint="an interjection starts a moment before the other host stops, e.g. (overlap 0.4s)",
+        )
+    return seconds
+
+
+def _check_overlap(speaker: str, text: str, before: Item | None, line: int, path: Path) -> None:
+    if not isinstance(before, Turn) or before.speaker == speaker:
+        raise PipelineError(
+            f"{speaker}'s overlapping turn does not follow another host's turn",
+            path=path,
+            line=line,
+            hint="an (overlap) turn starts under the end of the other host's turn just before "
+            "it, in the same chapter, with no cue between",
+        )
+    if len(text.split()) > MAX_OVERLAP_WORDS:
+        raise PipelineError(
+            f"an overlapping turn must be a short interjection ({MAX_OVERLAP_WORDS} words at "
+            f"most); this one has {len(text.split())}",
+            path=path,
+            line=line,
+            hint="shorten it, or remove (overlap) so the host waits for a gap",
+        )
+
+
+def _duration(text: str, line: int, path: Path, what: str, example: str) -> float:
+    """Seconds of a duration written ``1.5s`` or ``500ms``."""
+    duration = _DURATION.match(text)
+    seconds = float(duration.group("value")) if duration else 0.0
+    if duration is None or seconds <= 0:
+        raise PipelineError(
+            f"malformed {what}",
+            path=path,
+            line=line,
+            hint=f"write a positive duration with a unit, e.g. {example}",
+        )
+    return seconds / 1000 if duration.group("unit") == "ms" else seconds
+
+
 def _parse_cue(body: str, line: int, path: Path) -> Pause | MusicCue:
     pause = _PAUSE.match(body)
     if pause:
-        duration = _DURATION.match(pause.group("rest"))
-        seconds = float(duration.group("value")) if duration else 0.0
-        if duration is None or seconds <= 0:
-            raise PipelineError(
-                f"malformed pause duration in [{body}]",
-                path=path,
-                line=line,
-                hint="write a positive duration with a unit, e.g. [pause 1.5s] or [pause 500ms]",
-            )
-        seconds = seconds / 1000 if duration.group("unit") == "ms" else seconds
+        seconds = _duration(
+            pause.group("rest"),
+            line,
+            path,
+            f"pause duration in [{body}]",
+            "[pause 1.5s] or [pause 500ms]",
+        )
         if seconds > MAX_PAUSE_S:
             raise PipelineError(
                 f"pause of {seconds:g}s is longer than {MAX_PAUSE_S:g}s",

@@ -11,9 +11,12 @@ words an engine reads, in three steps:
    twenty-four"), ordinals, decimals, ranges ("80-192 GB" -> "eighty to one hundred ninety-
    two gigabytes"), symbols ("9+3", "&", "/"), model numbers ("B200" -> "B two hundred"),
    Markdown and typographic punctuation. Number words come from num2words.
-3. Each term comes back in the form its engine takes: ``[[ipa]]`` for an engine that reads
-   phonemes (Piper), the respelling for one that reads text (Festival), or plain words for
-   the QA reference.
+3. Each term comes back in the form its engine takes: ``[[ipa]]`` for Piper,
+   ``[term](/phonemes/)`` in Kokoro's alphabet for hibari, the respelling for an engine that
+   reads text (Festival, Coqui), or plain words for the QA reference.
+
+A turn is spoken sentence by sentence (``sentences``), so the pauses between them are the
+pipeline's (``pipeline/timing.py``), and each sentence's place in the mix is known.
 """
 
 from __future__ import annotations
@@ -21,39 +24,47 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
 
 from num2words import num2words
 
-from pipeline.lexicon import Lexicon, with_plural, with_possessive
+from pipeline.lexicon import Lexicon, Mode, with_plural, with_possessive
 from pipeline.script import Script, Turn
 
-
-class Mode(Enum):
-    """How lexicon terms are given to an engine."""
-
-    PHONEMES = "phonemes"
-    """``[[ipa]]`` blocks (Piper)."""
-
-    RESPELL = "respell"
-    """Respellings (Festival, Coqui)."""
-
-    WORDS = "words"
-    """Plain words: what a listener should hear (the QA reference)."""
+__all__ = ["Mode", "Utterance", "normalize", "sentences", "speak", "utterances"]
 
 
 @dataclass(frozen=True)
 class Utterance:
-    """A turn and the text its engine will speak."""
+    """A turn and the text its engine will speak, sentence by sentence."""
 
     turn: Turn
     """The turn as written."""
 
-    text: str
-    """Speech text for the engine."""
+    sentences: tuple[str, ...]
+    """Speech text for the engine, one entry per sentence of the turn's display text."""
 
     words: str
     """What a listener should hear, in plain words."""
+
+    @property
+    def text(self) -> str:
+        """The whole turn's speech text."""
+        return " ".join(self.sentences)
+
+
+# A sentence ends at . ! ? or an ellipsis, before white space (closing quotes stay with it).
+_SENTENCE_END = re.compile(r"(?<=[.!?\u2026])[\"\u201d\u2019')\]]*\s+")
+
+
+def sentences(text: str) -> list[str]:
+    """Display text cut into sentences: what an engine is given at once, and what a caption
+    cue starts with."""
+    parts, start = [], 0
+    for match in _SENTENCE_END.finditer(text):
+        parts.append(text[start : match.end()].strip())
+        start = match.end()
+    parts.append(text[start:].strip())
+    return [part for part in parts if part]
 
 
 _LINK = re.compile(r"\[([^\[\]]+)\]\([^)]*\)")
@@ -229,12 +240,7 @@ def speak(text: str, lexicon: Lexicon, mode: Mode) -> str:
         entry, plural = lexicon.lookup(written[:-2] if possessive else written)
         entry = with_plural(entry) if plural else entry
         entry = with_possessive(entry) if possessive else entry
-        if mode is Mode.PHONEMES:
-            terms.append(f"[[{entry.ipa}]]")
-        elif mode is Mode.RESPELL:
-            terms.append(entry.respell)
-        else:
-            terms.append(entry.words)
+        terms.append(entry.form(mode))
         return chr(_SLOT_BASE + len(terms) - 1)
 
     held = pattern.sub(hold, text) if pattern else text
@@ -256,7 +262,6 @@ def utterances(
     for turn in script.turns():
         lexicon = lexicons.get(turn.speaker, Lexicon.empty())
         mode = modes.get(turn.speaker, Mode.WORDS)
-        said.append(
-            Utterance(turn, speak(turn.text, lexicon, mode), speak(turn.text, lexicon, Mode.WORDS))
-        )
+        spoken = tuple(speak(sentence, lexicon, mode) for sentence in sentences(turn.text))
+        said.append(Utterance(turn, spoken, speak(turn.text, lexicon, Mode.WORDS)))
     return said

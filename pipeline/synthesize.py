@@ -1,5 +1,9 @@
 """Stage 3, synthesize: each utterance spoken by its host's engine, at one sample rate.
 
+A turn is spoken a sentence at a time; each sentence's own silence is trimmed and the
+sentences are joined by the timing model's pauses (``pipeline/timing.py``), so every
+engine pauses alike and each sentence's place in the turn is known (for captions).
+
 Turns already in the cache (``pipeline/cache.py``) are not spoken again; the rest go to a
 ``concurrent.futures`` executor, by default a process pool with a worker per core, each
 worker loading its engines once. Every finished turn is cached at once, so a render that is
@@ -16,6 +20,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_complet
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from pipeline.audio import SAMPLE_RATE, Audio
@@ -24,9 +29,14 @@ from pipeline.engines import Engine, EngineFailure, load_engine
 from pipeline.errors import PipelineError
 from pipeline.level import LEVEL_VERSION, level_gain, leveled
 from pipeline.speech import Utterance
+from pipeline.timing import Timing
 from pipeline.voices import Voice
 
 _worker_engines: dict[str, Engine] = {}  # one set per worker process, loaded once
+Spans = tuple[tuple[int, int], ...]
+"""Where each sentence of a turn is in its audio: (first sample, one past the last)."""
+Said = tuple[Audio, float | None, Spans]
+"""A spoken turn: its audio, its levelling gain (None: not levelled) and its sentences."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,10 @@ class SpokenTurn:
     gain_db: float | None = None
     """The levelling gain already applied; None when not levelled yet (a turn too short to
     measure is levelled in the mix, with its host's median gain)."""
+
+    sentences: Spans = ()
+    """Each sentence's span in ``audio``, one per sentence of the utterance (empty: not
+    known, the whole turn as one)."""
 
 
 def load_engines(voices: dict[str, Voice]) -> dict[str, Engine]:
@@ -76,19 +90,27 @@ def synthesize(
     voices: dict[str, Voice] | None = None,
     workers: int = 1,
     executor: Executor | None = None,
+    timing: Timing | None = None,
+    level: bool = True,
 ) -> list[SpokenTurn]:
     """Speak every utterance (from the cache where it can), in order.
 
     With ``voices`` and more than one worker (or an ``executor`` of your own, whose workers
-    run ``start_worker(voices)`` first), turns are spoken in parallel.
+    run ``start_worker(voices)`` first), turns are spoken in parallel. ``level=False``
+    gives what the engines said, unlevelled (for QA; not cached).
     """
+    timing = timing or Timing()
     keys = [
-        TurnCache.key(f"{engines[u.turn.speaker].fingerprint} {LEVEL_VERSION}", u.text)
-        if cache
+        TurnCache.key(
+            f"{engines[u.turn.speaker].fingerprint} {LEVEL_VERSION} {timing.key()}",
+            "\n".join(u.sentences),
+        )
+        if cache and level
         else ""
         for u in utterances
     ]
-    done: dict[int, tuple[Audio, float | None]] = {}
+    cache = cache if level else None
+    done: dict[int, Said] = {}
     if cache is not None:
         for index, key in enumerate(keys):
             found = cache.get(key)
@@ -104,17 +126,18 @@ def synthesize(
         file=sys.stderr,
     ) as bar:
 
-        def finish(index: int, audio: Audio, gain: float | None) -> None:
-            done[index] = audio, gain
+        def finish(index: int, said: Said) -> None:
+            done[index] = said
             if cache is not None:
-                cache.put(keys[index], audio, gain)  # at once: a stopped render resumes here
+                cache.put(keys[index], *said)  # at once: a stopped render resumes here
             bar.update(1)
 
         parallel = executor is not None or (voices is not None and workers > 1 and len(todo) > 1)
         if not parallel:
             for index in todo:
                 said = utterances[index]
-                finish(index, *_speak(said, engines[said.turn.speaker], script_path, sample_rate))
+                engine = engines[said.turn.speaker]
+                finish(index, _speak(said, engine, script_path, sample_rate, timing, level))
         else:
             # Each pool loads only its own voices: a worker holds one engine, not all of them.
             pools = (
@@ -126,32 +149,30 @@ def synthesize(
                 ]
             )
             try:
-                futures: dict[Future[tuple[Audio, float | None]], int] = {}
+                futures: dict[Future[Said], int] = {}
                 for pool, indices in pools:
                     # Longest first, so no worker is left with a long turn at the end.
                     for i in sorted(indices, key=lambda i: -len(utterances[i].text)):
                         said = utterances[i]
-                        futures[
-                            pool.submit(speak_in_worker, said.turn.speaker, said.text, sample_rate)
-                        ] = i
+                        job = (said.turn.speaker, said.sentences, sample_rate, timing, level)
+                        futures[pool.submit(speak_in_worker, *job)] = i
                 for future in as_completed(futures):
                     index = futures[future]
                     said = utterances[index]
                     engine = engines[said.turn.speaker].name
                     try:
-                        audio, gain = future.result()
+                        result = future.result()
                     except EngineFailure as exc:
                         raise _failure(said, engine, script_path, exc) from exc
-                    finish(index, _checked(audio, said, engine, script_path), gain)
+                    finish(index, _checked(result, said, engine, script_path))
             finally:
                 for pool, _ in pools:
                     if pool is not executor:
                         pool.shutdown(wait=True, cancel_futures=True)
-    turns = []
-    for index, said in enumerate(utterances):
-        audio, gain = done[index]
-        turns.append(SpokenTurn(said, audio, keys[index], gain))
-    return turns
+    return [
+        SpokenTurn(said, done[index][0], keys[index], done[index][1], done[index][2])
+        for index, said in enumerate(utterances)
+    ]
 
 
 def plan_pools(
@@ -195,19 +216,47 @@ def start_worker(voices: dict[str, Voice]) -> None:
     _worker_engines.update(load_engines(voices))
 
 
-def speak_in_worker(speaker: str, text: str, rate: int) -> tuple[Audio, float | None]:
-    """In a worker: ``text`` spoken by ``speaker``'s engine (see ``spoken``)."""
-    return spoken(_worker_engines[speaker], text, rate)
+def speak_in_worker(
+    speaker: str, sentences: Sequence[str], rate: int, timing: Timing, level: bool = True
+) -> Said:
+    """In a worker: ``sentences`` spoken by ``speaker``'s engine (see ``spoken``)."""
+    return spoken(_worker_engines[speaker], sentences, rate, timing, level)
 
 
-def spoken(engine: Engine, text: str, rate: int) -> tuple[Audio, float | None]:
-    """``text`` spoken, trimmed, resampled to ``rate`` and levelled, with the levelling
-    gain (None, and not levelled, if too short to measure)."""
-    audio = engine.synthesize(text).trim().resample(rate)
-    gain = level_gain(audio.samples, rate) if len(audio.samples) else None
+def spoken(
+    engine: Engine, sentences: Sequence[str], rate: int, timing: Timing, level: bool = True
+) -> Said:
+    """A turn's ``sentences`` spoken (see ``joined``), then levelled: the audio, the
+    levelling gain (None, and not levelled, if too short to measure or not asked to) and
+    each sentence's span."""
+    audio, spans = joined(engine, sentences, rate, timing)
+    gain = level_gain(audio.samples, rate) if level and len(audio.samples) else None
     if gain is not None:
         audio = Audio(leveled(audio.samples, gain, rate), rate)
-    return audio, gain
+    return audio, gain, spans
+
+
+def joined(
+    engine: Engine, sentences: Sequence[str], rate: int, timing: Timing
+) -> tuple[Audio, Spans]:
+    """A turn's ``sentences`` spoken one by one, each trimmed and resampled to ``rate``,
+    joined by the timing model's pauses; and each sentence's span. What the engine said,
+    before any processing."""
+    pieces: list[np.ndarray] = []
+    spans: list[tuple[int, int]] = []
+    at, last = 0, None
+    for sentence in sentences:
+        samples = engine.synthesize(sentence).trim().resample(rate).samples
+        if len(samples) and last is not None:
+            pause = round(timing.after_sentence(last) * rate)
+            pieces.append(np.zeros(pause, dtype=np.float32))
+            at += pause
+        pieces.append(samples)
+        spans.append((at, at + len(samples)))
+        at += len(samples)
+        last = sentence if len(samples) else last
+    audio = Audio(np.concatenate(pieces) if pieces else np.zeros(0, np.float32), rate)
+    return audio, tuple(spans)
 
 
 def _failure(utterance: Utterance, engine: str, script_path: Path, exc: Exception) -> PipelineError:
@@ -220,8 +269,8 @@ def _failure(utterance: Utterance, engine: str, script_path: Path, exc: Exceptio
     )
 
 
-def _checked(audio: Audio, utterance: Utterance, engine: str, script_path: Path) -> Audio:
-    if len(audio.samples) == 0:
+def _checked(said: Said, utterance: Utterance, engine: str, script_path: Path) -> Said:
+    if len(said[0].samples) == 0:
         turn = utterance.turn
         raise PipelineError(
             f"the {engine} engine produced no sound for {turn.speaker}'s turn",
@@ -229,14 +278,19 @@ def _checked(audio: Audio, utterance: Utterance, engine: str, script_path: Path)
             line=turn.line,
             hint="give the turn words to say",
         )
-    return audio
+    return said
 
 
 def _speak(
-    utterance: Utterance, engine: Engine, script_path: Path, rate: int
-) -> tuple[Audio, float | None]:
+    utterance: Utterance,
+    engine: Engine,
+    script_path: Path,
+    rate: int,
+    timing: Timing,
+    level: bool = True,
+) -> Said:
     try:
-        audio, gain = spoken(engine, utterance.text, rate)
+        said = spoken(engine, utterance.sentences, rate, timing, level)
     except EngineFailure as exc:
         raise _failure(utterance, engine.name, script_path, exc) from exc
-    return _checked(audio, utterance, engine.name, script_path), gain
+    return _checked(said, utterance, engine.name, script_path)

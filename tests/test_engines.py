@@ -41,8 +41,10 @@ def test_engine_returns_mono_float32(voice_file, rate) -> None:
 
 @pytest.mark.parametrize("voice_file", ["joe.yaml", "slt.yaml"])
 def test_rate_in_the_voice_file_sets_the_pace(voice_file, tmp_path) -> None:
-    normal = load_engine(Voice.load(VOICES / voice_file)).synthesize(TEXT).trim().duration
-    fast = load_engine(voice_with(tmp_path, voice_file, rate=1.3)).synthesize(TEXT).trim().duration
+    voice = Voice.load(VOICES / voice_file)
+    normal = load_engine(voice).synthesize(TEXT).trim().duration
+    faster = voice_with(tmp_path, voice_file, rate=round(voice.rate * 1.3, 4))
+    fast = load_engine(faster).synthesize(TEXT).trim().duration
     # Engines scale phoneme durations, not every pause, so 1.3x the rate is 0.77-0.85x the time.
     assert 0.72 < fast / normal < 0.88
 
@@ -96,8 +98,8 @@ def test_synthesize_shows_progress_and_resamples(capsys) -> None:
         "MAYA": load_engine(Voice.load(VOICES / "slt.yaml")),
     }
     utterances = [
-        Utterance(Turn("ALEX", "Hello.", 1), "Hello.", "Hello."),
-        Utterance(Turn("MAYA", "Hi there.", 2), "Hi there.", "Hi there."),
+        Utterance(Turn("ALEX", "Hello.", 1), ("Hello.",), "Hello."),
+        Utterance(Turn("MAYA", "Hi there.", 2), ("Hi there.",), "Hi there."),
     ]
     spoken = list(synthesize(utterances, engines, Path("x.md"), progress=True))
     assert [s.audio.sample_rate for s in spoken] == [44_100, 44_100]

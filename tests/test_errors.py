@@ -144,7 +144,7 @@ def test_voice_file_unknown_engine(write_script, tmp_path, capsys) -> None:
     raw = FRONT_MATTER.replace(str(VOICES / "slt.yaml"), str(voice)) + "## C\nMAYA: hi\n"
     err = render_fails(write_script(raw=raw), tmp_path, capsys)
     assert f"{voice}:2: unknown engine 'espeak9000'" in err
-    assert "known engines: piper, festival" in err
+    assert "known engines: piper, hibari, festival" in err
 
 
 def test_voice_file_bad_setting(write_script, tmp_path, capsys) -> None:

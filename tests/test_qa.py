@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from conftest import FRONT_MATTER, REPO
 
 from pipeline.cli import main
 from pipeline.lexicon import Lexicon
-from pipeline.qa import listen, plain
+from pipeline.qa import TermHeard, heard_as, listen, misheard, plain, quality_turns, vocabulary
+from pipeline.quality import dnsmos
 
 LEXICON = REPO / "voices" / "lexicon.yaml"
 BODY = (
@@ -43,6 +45,9 @@ def test_the_recogniser_hears_the_turns(rendered) -> None:
     alex, maya = report.turns
     assert alex.expected.startswith("hello and welcome to the show")
     assert "welcome" in alex.heard and "show" in alex.heard
+    assert "cerebras" in alex.heard  # taught to the recogniser from the lexicon's IPA
+    # Pitch: Piper's joe is a low male voice, Festival's slt a female one.
+    assert report.hosts["ALEX"].median_pitch_hz < 130 < report.hosts["MAYA"].median_pitch_hz
     assert alex.wer < 0.5 and maya.wer < 0.6
     assert set(report.hosts) == {"ALEX", "MAYA"}
     assert 100 < report.hosts["ALEX"].words_per_minute < 260
@@ -65,11 +70,19 @@ def test_qa_command_writes_reports_and_never_fails_on_scores(rendered, capsys) -
     assert main(["qa", str(script), "-i", str(mp3)]) == 0
     out = capsys.readouterr().out
     assert "Alex: median WER" in out and "words a minute" in out
+    assert "median pitch" in out and "DNSMOS raw" in out
     data = json.loads((mp3.parent / "qa.json").read_text(encoding="utf-8"))
     assert set(data["hosts"]) == {"ALEX", "MAYA"} and len(data["turns"]) == 2
+    for host in data["hosts"].values():
+        # Both turns are long enough to score: the engine's raw turn, spoken again, and the
+        # same turn in the MP3 score alike (the production chain keeps the voice intact).
+        assert host["quality_turns"] == 1
+        assert 2.0 < host["mos_raw"] < 5.0
+        assert abs(host["mos_finished"] - host["mos_raw"]) <= 0.1
     report = (mp3.parent / "qa.md").read_text(encoding="utf-8")
     assert "| Alex |" in report and "## Lexicon terms as heard" in report
-    assert "| Cerebras |" in report
+    assert "| Cerebras |" in report and "DNSMOS raw" in report
+    assert "## Lexicon terms misheard in more than half their uses" in report
 
 
 def test_qa_needs_a_render(tmp_path, capsys) -> None:
@@ -77,3 +90,62 @@ def test_qa_needs_a_render(tmp_path, capsys) -> None:
     script.write_text(FRONT_MATTER + BODY, encoding="utf-8")
     assert main(["qa", str(script), "-i", str(tmp_path / "episode.mp3")]) == 1
     assert "episode.timeline.json not found" in capsys.readouterr().err
+
+
+def test_dnsmos_hears_damage_and_ignores_level(rendered) -> None:
+    """The quality measure can fail: noise lowers it; a level change alone does not."""
+    import soundfile
+
+    _, mp3, timeline = rendered
+    audio, rate = soundfile.read(mp3, dtype="float32")
+    turn = timeline["turns"][0]
+    clip = audio[round(turn["start"] * rate) : round(turn["end"] * rate)]
+    clean = dnsmos(clip, rate)
+    noise = np.random.default_rng(0).normal(0, 1, len(clip)).astype(np.float32)
+    noise *= np.sqrt(np.mean(clip**2) / np.mean(noise**2)) * 10 ** (-10 / 20)  # 10 dB SNR
+    assert dnsmos(clip + noise, rate) < clean - 0.5
+    assert dnsmos(clip * 0.1, rate) == pytest.approx(clean, abs=0.02)
+
+
+def test_quality_is_scored_only_where_one_voice_sounds_alone() -> None:
+    timeline = {
+        "turns": [
+            {"start": 0.0, "end": 6.0},  # under the intro music
+            {"start": 7.0, "end": 13.0},  # clear
+            {"start": 12.5, "end": 13.5},  # overlaps the one before (and too short)
+            {"start": 14.0, "end": 16.0},  # too short
+            {"start": 17.0, "end": 30.0},  # clear
+        ],
+        "music": [{"start": 0.0, "end": 5.0}],
+    }
+    assert quality_turns(timeline) == [4]  # turn 1 has another voice under its end
+
+
+def test_misheard_terms_are_those_wrong_in_more_than_half_their_uses() -> None:
+    lexicon = Lexicon.load(LEXICON)
+
+    def heard(term: str, expected: str, got: str) -> TermHeard:
+        return TermHeard(term, 1, expected, got)
+
+    terms = [
+        heard("Cerebras", "cerebras", "surrender"),
+        heard("Cerebras's", "cerebras's", "cerebras's"),
+        heard("Cerebras", "cerebras", "terrible"),
+        heard("GPUs", "g p u's", "g p use"),  # spelled differently, said the same
+        heard("GPU", "g p u", "g p u"),
+        heard("AI", "a i", "ai"),
+        heard("SRAM", "s ram", "best friend"),
+        heard("SRAM", "s ram", "s ram"),
+    ]
+    found = misheard(terms, lexicon)
+    assert [(m.term, m.misheard, m.uses) for m in found] == [("Cerebras", 2, 3)]
+    assert found[0].heard == ["surrender", "terrible"]
+    assert heard_as("g p u's", "g p use") and not heard_as("cerebras", "surrender")
+
+
+def test_the_recogniser_learns_the_lexicon_terms_it_lacks() -> None:
+    words = vocabulary(Lexicon.load(LEXICON))
+    assert words["cerebras"] == "S ER EH B R AH S"
+    assert words["cerebras's"] == "S ER EH B R AH S IH Z"
+    assert words["exaflops"] == "EH K S AH F L AA P S"
+    assert "c s two" not in words  # several words: each is in the dictionary already

@@ -89,7 +89,8 @@ def test_normalization(written: str, said: str) -> None:
         ),
         (
             "twelve standard power supplies (PSUs), in a 9+3 redundant configuration",
-            "twelve standard power supplies (p s us), in a nine plus three redundant configuration",
+            "twelve standard power supplies (p s u's), in a nine plus three redundant "
+            "configuration",
         ),
         ("deliver up to 23,000 watts", "deliver up to twenty-three thousand watts"),
         ("12 x 100 Gigabit Ethernet links", "twelve times one hundred Gigabit Ethernet links"),
@@ -210,7 +211,7 @@ def test_unknown_ipa_symbols_are_refused_for_piper(tmp_path, write_script) -> No
     lexicon = _lexicon_file(tmp_path, "# ok\nSRAM: {ipa: ˈɛs☃æm, respell: ess ram}\n")
     raw = FRONT_MATTER.replace("hosts:", f"lexicon: {lexicon}\nhosts:", 1)
     path = write_script(raw=raw + "## C\nALEX: SRAM\n")
-    with pytest.raises(PipelineError, match="phonemes piper does not know: ☃") as err:
+    with pytest.raises(PipelineError, match="symbols piper cannot say: ☃") as err:
         prepare(path)
     assert (err.value.path, err.value.line) == (lexicon, 2)
 

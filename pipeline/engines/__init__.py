@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from pipeline.audio import Audio
+from pipeline.lexicon import Mode
 from pipeline.voices import Voice
 
 
@@ -22,13 +23,19 @@ class Engine(Protocol):
     """Engine name as written in voice files."""
 
     phoneme_set: frozenset[str] | None
-    """Phonemes it accepts inline as ``[[ ... ]]``, or None if it reads text only."""
+    """Phonemes it accepts inline, or None if it reads text only."""
+
+    lexicon_mode: Mode
+    """How lexicon terms are given to it: its phonemes inline, or respelled."""
 
     fingerprint: str
     """Everything about the engine that changes its audio (the cache key's half)."""
 
     def synthesize(self, text: str) -> Audio:
-        """Speak ``text``; raise ``EngineFailure`` when the engine fails."""
+        """Speak ``text``, one sentence; raise ``EngineFailure`` when the engine fails.
+
+        The synthesize stage trims the silence around what it returns and joins a turn's
+        sentences with pauses of its own (``pipeline/timing.py``)."""
         ...
 
 
@@ -40,6 +47,12 @@ def _load_piper(voice: Voice) -> Engine:
     from pipeline.engines.piper import PiperEngine
 
     return PiperEngine.load(voice)
+
+
+def _load_hibari(voice: Voice) -> Engine:
+    from pipeline.engines.hibari import HibariEngine
+
+    return HibariEngine.load(voice)
 
 
 def _load_festival(voice: Voice) -> Engine:
@@ -57,6 +70,7 @@ def _load_coqui(voice: Voice) -> Engine:
 # Loaders import lazily so an engine's heavy packages load only when a voice uses it.
 ENGINES: dict[str, Callable[[Voice], Engine]] = {
     "piper": _load_piper,
+    "hibari": _load_hibari,
     "festival": _load_festival,
     "coqui": _load_coqui,
 }

@@ -35,6 +35,7 @@ import numpy as np
 from pipeline.audio import Audio
 from pipeline.cache import file_digest
 from pipeline.engines import EngineFailure
+from pipeline.lexicon import Mode
 from pipeline.voices import Voice
 
 XTTS_LICENSE = "CPML"
@@ -72,6 +73,9 @@ class CoquiEngine:
 
     phoneme_set: None = None
     """Coqui reads text: the lexicon gives it respellings."""
+
+    lexicon_mode: Mode = Mode.RESPELL
+    """Lexicon terms respelled."""
 
     @staticmethod
     def load(voice: Voice) -> CoquiEngine:

