@@ -1,5 +1,5 @@
 """ffmpeg's EBU R128 meter (``ebur128``): integrated loudness, true peak and the loudness
-every 100 ms of a file or of samples; and integrated loudness gated from momentary values.
+every 100 ms of a file or of MP3 frames; and integrated loudness gated from momentary values.
 
 The momentary loudness the meter logs every 100 ms is the loudness of the last 400 ms:
 exactly the overlapping blocks ITU-R BS.1770-4 gates. So the integrated loudness of a file
@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,38 +67,6 @@ def _meter(source: list[str], data: bytes, what: str, peak: bool) -> Measurement
     if result.returncode != 0:
         raise PipelineError(f"ffmpeg could not measure {what}: {log[-300:]}")
     return _parse_meter(log, what, peak)
-
-
-def measure_samples(samples: np.ndarray, rate: int, peak: bool = True) -> Measurement:
-    """Loudness of mono samples, streamed through ffmpeg's ebur128 (no copy of the mix)."""
-    args = [
-        require_ffmpeg(),
-        "-hide_banner",
-        "-nostats",
-        "-f",
-        "f32le",
-        "-ar",
-        str(rate),
-        "-ac",
-        "1",
-        "-i",
-        "pipe:0",
-        "-af",
-        f"ebur128=peak={'true' if peak else 'none'}",
-        "-f",
-        "null",
-        "-",
-    ]
-    with subprocess.Popen(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE) as process:
-        assert process.stdin is not None and process.stderr is not None
-        reader = threading.Thread(target=lambda: log.append(process.stderr.read()))
-        log: list[bytes] = []
-        reader.start()  # read the log while writing, so neither side blocks
-        for start in range(0, len(samples), 1 << 16):
-            process.stdin.write(memoryview(samples[start : start + (1 << 16)]))
-        process.stdin.close()
-        reader.join()
-    return _parse_meter(b"".join(log).decode("utf-8", errors="replace"), "the mix", peak)
 
 
 def require_ffmpeg() -> str:

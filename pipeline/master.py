@@ -21,7 +21,8 @@ import numpy as np
 
 from pipeline.assemble import Mix
 from pipeline.errors import PipelineError
-from pipeline.loudness import Measurement, integrated, measure_samples, short_term
+from pipeline.level import SPEECH_LUFS
+from pipeline.loudness import Measurement, integrated, short_term
 from pipeline.mp3 import Encoded
 
 OVERSAMPLE = 4
@@ -44,8 +45,13 @@ class Spec:
     limit_db: float = -2.0
     """Where the limiter starts: a margin under the ceiling for the encoder's overshoot."""
 
-    aim_lu: float = 0.2
+    aim_lu: float = 0.1
     """Encode again while the loudness is further than this from the target."""
+
+    keep_lu: float = 0.3
+    """A render that starts from the last render's gain keeps it while the loudness is
+    within this: an edit then re-encodes only what it changed, and the file stays well
+    inside ``tolerance_lu``."""
 
     passes: int = 4
     """At most this many encodes."""
@@ -104,11 +110,11 @@ def master(
     if previous is not None:
         gain_db, limit_db = previous.gain_db, previous.limit_db
     else:
-        loudness = measure_samples(mix.audio.samples, rate, peak=False).loudness_lufs
-        if not np.isfinite(loudness):
-            raise PipelineError("the mix is silent: nothing to master")
-        gain_db, limit_db = spec.loudness_lufs - loudness, spec.limit_db
+        # Turns are levelled to measure SPEECH_LUFS as this limiter leaves them, and music
+        # sits at that level too: the gain from there to the target is the first guess.
+        gain_db, limit_db = spec.loudness_lufs - SPEECH_LUFS, spec.limit_db
     done = 0
+    tried: tuple[float, float] | None = None  # the last pass's gain and loudness
     while True:
         done += 1
         encoded = encode(chain(gain_db, limit_db, rate))
@@ -121,13 +127,21 @@ def master(
         )
         if not np.isfinite(measured.loudness_lufs):
             raise PipelineError("the mix is silent: nothing to master")
-        loud_ok = abs(measured.loudness_lufs - spec.loudness_lufs) <= spec.aim_lu
+        aim = spec.keep_lu if previous is not None and done == 1 else spec.aim_lu
+        loud_ok = abs(measured.loudness_lufs - spec.loudness_lufs) <= aim
         peak_ok = measured.true_peak_db <= spec.true_peak_db
         if (loud_ok and peak_ok) or done == spec.passes:
             break
+        # The limiter takes more the harder it is driven, so loudness rises more slowly
+        # than gain: a secant step from the last two passes (as in pipeline/level.py).
+        slope = 1.0
+        if tried is not None and gain_db != tried[0]:
+            change = (measured.loudness_lufs - tried[1]) / (gain_db - tried[0])
+            slope = float(np.clip(change, 0.3, 1.0))
+        tried = (gain_db, measured.loudness_lufs)
         if not peak_ok:
             limit_db -= measured.true_peak_db - spec.true_peak_db + 0.1
-        gain_db += spec.loudness_lufs - measured.loudness_lufs
+        gain_db += (spec.loudness_lufs - measured.loudness_lufs) / slope
     report = MasterReport(measured, gain_db, limit_db, done, encoded.encoded, encoded.reused)
     off_target = abs(measured.loudness_lufs - spec.loudness_lufs) > spec.tolerance_lu
     if off_target or measured.true_peak_db > spec.true_peak_db:

@@ -14,6 +14,10 @@ is heard as a change of topic. The model (documented in the README):
   host's question; ``reaction_gap`` before a short reaction (``REACTION_WORDS`` words or
   fewer); ``same_host_gap`` when a host speaks twice in a row; else ``turn_gap`` (also
   after a cue).
+* The gaps within a chapter vary by up to ``variation`` either way, by a hash of the
+  turn's text: people never leave the same silence twice, and 120 identical gaps are heard
+  as a machine. The same script always gets the same gaps; a chapter's gap is fixed, so an
+  edit in one chapter leaves the others' samples as they were.
 * An overlapping turn (``MAYA (overlap): Right.``) is a short interjection that starts
   ``overlap`` seconds (or as long as the label says) before the previous turn ends, and
   never before the middle of it.
@@ -21,6 +25,7 @@ is heard as a change of topic. The model (documented in the README):
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 from pipeline.mp3 import FRAME
@@ -60,6 +65,9 @@ class Timing:
     overlap: float = 0.35
     """How far an overlapping turn starts before the end of the one it interrupts."""
 
+    variation: float = 0.2
+    """How much a gap between turns varies either way, as a share of it (0: not at all)."""
+
     sentence_pause: float = 0.32
     """Between sentences of a turn, after a statement."""
 
@@ -87,14 +95,18 @@ class Timing:
         if chapter_start:
             return self.chapter_gap
         if previous is None:
-            return self.turn_gap
-        if previous.speaker == turn.speaker:
-            return self.same_host_gap
-        if previous.text.rstrip("\"'\u201d\u2019) ").endswith("?"):
-            return self.answer_gap
-        if len(turn.text.split()) <= REACTION_WORDS:
-            return self.reaction_gap
-        return self.turn_gap
+            gap = self.turn_gap
+        elif previous.speaker == turn.speaker:
+            gap = self.same_host_gap
+        elif previous.text.rstrip("\"'\u201d\u2019) ").endswith("?"):
+            gap = self.answer_gap
+        elif len(turn.text.split()) <= REACTION_WORDS:
+            gap = self.reaction_gap
+        else:
+            gap = self.turn_gap
+        # A share in [-1, 1] from the turn's text: reproducible, unlike a random draw.
+        share = zlib.crc32(turn.text.encode("utf-8")) / 0xFFFFFFFF * 2 - 1
+        return gap * (1 + self.variation * share)
 
     def key(self) -> str:
         """The sentence pauses, for the cache keys of spoken turns."""

@@ -19,7 +19,7 @@ from pipeline.speech import utterances
 from pipeline.synthesize import SpokenTurn
 
 RATE = 44_100
-TIMING = Timing(lead_in=0.5, turn_gap=0.25, chapter_gap=1.0, tail=0.75, chapter_grid=1)
+TIMING = Timing(lead_in=0.5, turn_gap=0.25, chapter_gap=1.0, tail=0.75, chapter_grid=1, variation=0)
 
 
 def tone(seconds: float, level: float = 0.1, freq: float = 220.0) -> Audio:

@@ -168,7 +168,7 @@ def test_the_pause_between_sentences_is_the_pipelines(heart) -> None:
         loud = np.flatnonzero(np.abs(samples) > 0.01)
         return loud[0] / rate, (len(samples) - loud[-1]) / rate
 
-    own = next(heart._model().stream("It is huge.", speed=heart.speed, seed=0))
+    own = next(heart.model().stream("It is huge.", speed=heart.speed, seed=0))
     assert min(quiet_ends(own)) > 0.25
     for start, end in spans:
         assert max(quiet_ends(audio.samples[start:end])) < 0.12

@@ -26,6 +26,7 @@ from pipeline.loudness import measure
 from pipeline.mp3 import FRAME
 from pipeline.music import MusicLibrary
 from pipeline.render import prepare
+from pipeline.script import parse_script
 from pipeline.synthesize import synthesize
 
 RATE = 44_100
@@ -110,7 +111,10 @@ def test_turns_are_placed_by_the_plan(rendered) -> None:
     # The intro starts the episode; the voice comes in when its lead has played.
     assert music["intro"]["start"] == 0
     assert turns[0]["start"] == pytest.approx(LEAD["intro"], abs=tolerance)
-    assert turns[1]["start"] - turns[0]["end"] == pytest.approx(TIMING.turn_gap, abs=tolerance)
+    first, second = list(parse_script(SCRIPT).turns())[:2]
+    gap = TIMING.gap(first, second, chapter_start=False)  # a statement, then a reply
+    assert TIMING.turn_gap * 0.8 <= gap <= TIMING.turn_gap * 1.2
+    assert turns[1]["start"] - turns[0]["end"] == pytest.approx(gap, abs=tolerance)
     assert turns[2]["start"] - turns[1]["end"] == pytest.approx(1.2, abs=tolerance)  # [pause]
     # The sting follows the last words of chapter one; chapter two's voice waits for it.
     # It opens chapter two, so it starts on the MP3 frame grid: up to a frame later.

@@ -22,7 +22,7 @@ from pipeline.synthesize import SpokenTurn
 from pipeline.timing import Timing
 from pipeline.transcript import cues, to_json, to_srt, to_vtt
 
-TIMING = Timing(chapter_grid=1)
+TIMING = Timing(chapter_grid=1, variation=0)  # exact gaps; variation has its own test
 
 
 def mix_of(write_script, body: str, seconds: float = 1.0, timing: Timing = TIMING):
@@ -99,7 +99,7 @@ def test_sentences_split_where_captions_and_engines_split() -> None:
 
 
 def test_the_gap_model_is_a_function_of_the_script() -> None:
-    timing = Timing()
+    timing = Timing(variation=0)
     question, statement = Turn("ALEX", "Is it big?", 1), Turn("ALEX", "It is big.", 1)
     answer, reaction = Turn("MAYA", "Yes, it is very big.", 2), Turn("MAYA", "Wow.", 2)
     assert timing.gap(question, answer, chapter_start=False) == timing.answer_gap
@@ -107,6 +107,24 @@ def test_the_gap_model_is_a_function_of_the_script() -> None:
     assert timing.gap(statement, reaction, chapter_start=False) == timing.reaction_gap
     assert timing.gap(question, answer, chapter_start=True) == timing.chapter_gap
     assert timing.gap(None, answer, chapter_start=False) == timing.turn_gap  # after a cue
+
+
+def test_gaps_vary_by_turn_but_keep_their_order_and_repeat_exactly() -> None:
+    timing = Timing()
+    question = Turn("ALEX", "Is it big?", 1)
+    statement = Turn("ALEX", "It is big.", 1)
+    answers = [Turn("MAYA", f"Yes, it is big, about {n} times bigger.", 2) for n in range(40)]
+    replies = [Turn("MAYA", f"And that matters for reason number {n}.", 2) for n in range(40)]
+    after_question = [timing.gap(question, a, chapter_start=False) for a in answers]
+    after_statement = [timing.gap(statement, r, chapter_start=False) for r in replies]
+    assert len({round(g, 4) for g in after_statement}) > 30  # not one fixed gap
+    low, high = 1 - timing.variation, 1 + timing.variation
+    assert all(low * timing.answer_gap <= g <= high * timing.answer_gap for g in after_question)
+    assert all(low * timing.turn_gap <= g <= high * timing.turn_gap for g in after_statement)
+    assert max(after_question) < min(after_statement)  # an answer still comes faster
+    assert after_question == [timing.gap(question, a, chapter_start=False) for a in answers]
+    # A chapter's opening is fixed: an edit there leaves the chapter before it as it was.
+    assert {timing.gap(statement, r, chapter_start=True) for r in replies} == {timing.chapter_gap}
 
 
 OVERLAP = (

@@ -135,8 +135,9 @@ class HibariEngine:
             fingerprint=fingerprint,
         )
 
-    def _model(self) -> Any:
-        # Made on first use, so a process that only plans a render holds no session.
+    def model(self) -> Any:
+        """The ``hibari.Hibari`` model: made on first use, so a process that only plans a
+        render holds no session."""
         if self._tts is None:
             from hibari import Hibari
 
@@ -152,11 +153,11 @@ class HibariEngine:
 
     def phonemes(self, text: str) -> list[str]:
         """What hibari's front end makes of ``text``: Kokoro phonemes, one string per part."""
-        return list(self._model().phonemize(text))
+        return list(self.model().phonemize(text))
 
     def synthesize(self, text: str) -> Audio:
         """Speak ``text`` (a sentence): the same text always gives the same samples."""
-        tts = self._model()
+        tts = self.model()
         # The noise seed depends on the text only, not on what was said before it.
         rng_seed = [self.seed, zlib.crc32(text.encode("utf-8"))]
         try:
