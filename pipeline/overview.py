@@ -19,7 +19,7 @@ MUSIC_COLOUR = "#ff9f1c"
 
 
 def draw_overview(
-    script: Script, mix: Mix, measured: Measurement, path: Path, target_lufs: float = -16.0
+    script: Script, mix: Mix, measured: Measurement, path: Path, target_lufs: float
 ) -> Path:
     """Draw the overview PNG at ``path``, from the delivered file's loudness and the mix."""
     minutes = 60.0

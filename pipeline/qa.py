@@ -40,6 +40,7 @@ from pipeline.speech import Mode, speak
 from pipeline.synthesize import default_workers, synthesize
 
 RECOGNISER_RATE = 16_000
+RECOGNISER_PAD_S = 0.25
 WORST = 10
 QUALITY_MIN_S = 4.0  # DNSMOS hears 9 s at a time; shorter clips are looped to fill it
 MISHEARD_CER = 0.25  # the share of its letters a term may differ by and still count as heard
@@ -203,6 +204,10 @@ def vocabulary(lexicon: Lexicon) -> dict[str, str]:
 
 
 def _recognise(samples: np.ndarray) -> str:
+    # Silence either side, as a listener hears a turn: the decoder starts its noise and
+    # cepstral-mean estimates there, and does not mistake the first word for a breath.
+    pad = np.zeros(round(RECOGNISER_PAD_S * RECOGNISER_RATE), dtype=np.float32)
+    samples = np.concatenate([pad, samples, pad])
     pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
     _decoder.start_utt()
     _decoder.process_raw(pcm, full_utt=True)
