@@ -59,7 +59,14 @@ _KOKORO = {
     "ʲ": "",
     "\u0303": "",
 }
-_KOKORO_RE = re.compile("|".join(re.escape(k) for k in sorted(_KOKORO, key=len, reverse=True)))
+
+
+def _longest_first(table: dict[str, str]) -> re.Pattern[str]:
+    """A regex matching any key of ``table``, the longest where several would ("eɪ", not "e")."""
+    return re.compile("|".join(re.escape(k) for k in sorted(table, key=len, reverse=True)))
+
+
+_KOKORO_RE = _longest_first(_KOKORO)
 _SYLLABIC = re.compile("(\\S)\u0329")
 
 
@@ -134,7 +141,7 @@ _ARPABET = {
     "ʒ": "ZH",
     "x": "K",
 }
-_ARPABET_RE = re.compile("|".join(re.escape(k) for k in sorted(_ARPABET, key=len, reverse=True)))
+_ARPABET_RE = _longest_first(_ARPABET)
 
 
 def ipa_to_arpabet(ipa: str) -> str | None:

@@ -84,7 +84,7 @@ class Timing:
 
     def after_sentence(self, sentence: str) -> float:
         """The pause after ``sentence`` when the same turn goes on."""
-        end = sentence.rstrip("\"'\u201d\u2019)] ")
+        end = _bare(sentence)
         if end.endswith(("...", "\u2026")):
             return self.trail_pause
         return self.question_pause if end.endswith("?") else self.sentence_pause
@@ -98,7 +98,7 @@ class Timing:
             gap = self.turn_gap
         elif previous.speaker == turn.speaker:
             gap = self.same_host_gap
-        elif previous.text.rstrip("\"'\u201d\u2019) ").endswith("?"):
+        elif _bare(previous.text).endswith("?"):
             gap = self.answer_gap
         elif len(turn.text.split()) <= REACTION_WORDS:
             gap = self.reaction_gap
@@ -111,3 +111,8 @@ class Timing:
     def key(self) -> str:
         """The sentence pauses, for the cache keys of spoken turns."""
         return f"pauses {self.sentence_pause:g} {self.question_pause:g} {self.trail_pause:g}"
+
+
+def _bare(text: str) -> str:
+    """``text`` without the closing quotes and brackets after its last punctuation."""
+    return text.rstrip("\"'\u201d\u2019)] ")
