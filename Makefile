@@ -109,7 +109,7 @@ format: setup
 # Build the site from the rendered episode and deliver it (podcast.yaml's target).
 publish: setup
 	@[ -f $(EPISODE) ] || $(MAKE) --no-print-directory episode
-	$(PY) -m pipeline publish --show $(SHOW) --script $(SCRIPT) --build $(dir $(EPISODE))
+	$(PY) -m pipeline publish --show $(SHOW) --script $(SCRIPT) --episode $(EPISODE)
 
 # Serve the built site on http://127.0.0.1:$(PORT)/ with nginx (HTTP Range requests work).
 serve: setup

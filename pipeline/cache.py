@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.audio import Audio
+from pipeline.files import temporary_name
 
 CACHE_VERSION = 3  # bump when the synthesize stage changes what it stores
 
@@ -61,9 +61,18 @@ class TurnCache:
         if found is None:
             return None
         raw, record = found
-        samples = np.frombuffer(raw, dtype="<f4").astype(np.float32)
-        spans = tuple((int(start), int(end)) for start, end in record.get("sentences", ()))
-        return Audio(samples, int(record["sample_rate"])), record.get("gain_db"), spans
+        try:
+            samples = np.frombuffer(raw, dtype="<f4").astype(np.float32)
+            spans = tuple((int(start), int(end)) for start, end in record.get("sentences", ()))
+            gain = record.get("gain_db")
+            return (
+                Audio(samples, int(record["sample_rate"])),
+                None if gain is None else float(gain),
+                spans,
+            )
+        except (KeyError, TypeError, ValueError):  # a record of another shape: make it again
+            self.remove(key, ".f32")
+            return None
 
     def put(
         self,
@@ -88,11 +97,15 @@ class TurnCache:
             raw = data_path.read_bytes()
         except (OSError, ValueError):
             return None
-        if hashlib.sha256(raw).hexdigest() != record.get("sha256"):
-            for path in (record_path, data_path):
-                path.unlink(missing_ok=True)
+        if not isinstance(record, dict) or hashlib.sha256(raw).hexdigest() != record.get("sha256"):
+            self.remove(key, suffix)
             return None
         return raw, record
+
+    def remove(self, key: str, suffix: str = ".bin") -> None:
+        """Delete the entry under ``key``, so it is made again."""
+        for path in self._paths(key, suffix):
+            path.unlink(missing_ok=True)
 
     def put_blob(self, key: str, raw: bytes, record: dict[str, Any], suffix: str = ".bin") -> None:
         """Store ``raw`` under ``key``: data first, then the record that vouches for it."""
@@ -100,7 +113,7 @@ class TurnCache:
         data_path.parent.mkdir(parents=True, exist_ok=True)
         record = record | {"sha256": hashlib.sha256(raw).hexdigest()}
         for path, content in ((data_path, raw), (record_path, json.dumps(record).encode())):
-            tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+            tmp = temporary_name(path)
             try:
                 tmp.write_bytes(content)
                 os.replace(tmp, path)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
+import signal
 import sys
 from collections import Counter
 from pathlib import Path
 
 from pipeline.errors import PipelineError
 from pipeline.facts import FactSheet, check_facts
+from pipeline.files import read_json_record
 from pipeline.lexicon import Lexicon
+from pipeline.outputs import OutputSet
 from pipeline.publish import publish
 from pipeline.qa import listen, raw_turns, write_reports
 from pipeline.render import prepare, render
@@ -123,10 +125,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     publish_cmd.add_argument("--script", type=Path, default=Path("script/episode.md"))
     publish_cmd.add_argument(
-        "--build",
+        "--episode",
         type=Path,
-        default=Path("build"),
-        help="the rendered episode's folder (default: build)",
+        default=Path("build/episode.mp3"),
+        help="the rendered episode's MP3, its other files beside it (default: "
+        "build/episode.mp3); it must have been rendered from --script as it is now",
+    )
+    publish_cmd.add_argument(
+        "--remove",
+        type=int,
+        action="append",
+        default=[],
+        metavar="N",
+        help="take episode N out of the feed and pages (repeatable); without it, every "
+        "episode already published is kept",
     )
     publish_cmd.add_argument(
         "--target",
@@ -166,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = build_parser().parse_args(argv)
     overrides = dict(getattr(args, "voice", []))
+    # SIGTERM (timeout, systemd, a container stop) stops a run as Ctrl-C does: workers
+    # killed, temporary files removed, the previous outputs kept.
+    previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         if args.command == "render":
             return _render(args, overrides)
@@ -183,13 +198,24 @@ def main(argv: list[str] | None = None) -> int:
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print(
-            "interrupted: the turns already spoken are cached; run the same command again "
-            "to resume",
+            f"{'stopped by SIGTERM' if isinstance(exc, Terminated) else 'interrupted'}: the "
+            "previous outputs are kept and the turns already spoken are cached; run the same "
+            "command again to resume",
             file=sys.stderr,
         )
-        return 130
+        return 143 if isinstance(exc, Terminated) else 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: stop as for Ctrl-C."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 def _render(args: argparse.Namespace, overrides: dict[str, Path]) -> int:
@@ -213,17 +239,17 @@ def _render(args: argparse.Namespace, overrides: dict[str, Path]) -> int:
         f"{report.encoded + report.reused} segments"
     )
     print(
-        f"wrote {result.output}: {int(minutes)}:{seconds:04.1f}, {result.turns} turns, "
+        f"wrote {result.outputs.mp3}: {int(minutes)}:{seconds:04.1f}, {result.turns} turns, "
         f"{measured.loudness_lufs:.1f} LUFS, true peak {measured.true_peak_db:.1f} dBTP "
         f"({work})"
     )
-    for path in (*vars(result.companions).values(), result.overview):
+    for path in result.outputs.files()[1:]:
         print(f"wrote {path}")
     return 0
 
 
 def _check(script_path: Path, overrides: dict[str, Path]) -> int:
-    production = prepare(script_path, overrides)
+    production = prepare(script_path, overrides, warm=True)
     script = production.script
     sheet = FactSheet.load(script.meta.facts) if script.meta.facts else None
     facts = check_facts(script, sheet) if sheet else None
@@ -266,13 +292,18 @@ def _check(script_path: Path, overrides: dict[str, Path]) -> int:
 def _qa(script_path: Path, mp3: Path) -> int:
     script = parse_script(script_path)
     lexicon = Lexicon.load(script.meta.lexicon) if script.meta.lexicon else Lexicon.empty()
-    timeline_path = mp3.with_suffix(".timeline.json")
-    try:
-        timeline = json.loads(timeline_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    outputs = OutputSet(mp3)
+    outputs.recover()  # finish a render that a kill interrupted mid-commit
+    timeline_path = outputs.timeline
+    if not timeline_path.is_file():
         raise PipelineError(
             f"{timeline_path} not found", hint="render the episode first ('make episode')"
-        ) from None
+        )
+    timeline = read_json_record(timeline_path, dict)
+    if timeline is None or not isinstance(timeline.get("turns"), list):
+        raise PipelineError(
+            f"{timeline_path} is not a timeline", hint="render the episode again ('make episode')"
+        )
     report = listen(mp3, timeline, lexicon, raw_turns(script_path, timeline))
     names = {speaker: host.name for speaker, host in script.meta.hosts.items()}
     json_path, md_path = write_reports(report, mp3.parent, names)
@@ -338,11 +369,18 @@ def _publish(args: argparse.Namespace) -> int:
         if "path" not in flags and "path" in base:
             raw["path"] = base["path"]
         target = parse_target(None, raw, where=Path.cwd())
-    report = publish(show, args.script, args.build, target)
+    report = publish(show, args.script, args.episode, target, args.remove)
     print(
         f"published {report.episodes} episode(s) from {report.site}: "
         f"{len(report.uploaded)} file(s) sent, {len(report.skipped)} unchanged"
     )
+    if report.rebuilt:
+        print("  the target had no episodes.json: the episodes were read back from its feed")
+    if report.kept:
+        print(f"  kept episode(s) already published: {', '.join(map(str, report.kept))}")
+    if report.removed:
+        removed = ", ".join(map(str, report.removed))
+        print(f"  removed from the feed, as asked: {removed} (their files stay on the target)")
     for name in report.uploaded:
         print(f"  sent {name}")
     return 0

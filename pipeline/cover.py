@@ -14,7 +14,11 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from pipeline.errors import PipelineError
+from pipeline.files import input_file
+
 SIZE = 3000
+MIN_SIDE, MAX_SIDE = 1400, 3000  # Apple Podcasts' bounds for show and episode art
 TITLE = "Life is Artificial"
 BACKGROUND = (12, 16, 32)
 CORE = (40, 120, 200)
@@ -55,6 +59,33 @@ def draw_cover(title: str = TITLE, seed: int = 1) -> Image.Image:
     box = draw.textbbox((0, 0), tagline, font=small)
     draw.text(((SIZE - (box[2] - box[0])) / 2, SIZE - 290), tagline, font=small, fill=LIT)
     return image
+
+
+def check_cover(path: Path, named_at: tuple[Path, int | None]) -> str:
+    """Check that ``path`` is cover art a podcast app takes, by decoding it: a JPEG or PNG,
+    square, 1400 to 3000 pixels a side. Returns its MIME type."""
+    input_file(path, "cover art", named_at=named_at, hint="run 'make cover', or fix the path")
+    where, line = named_at
+    try:
+        with Image.open(path, formats=["JPEG", "PNG"]) as image:
+            kind, (width, height) = image.format, image.size
+            image.load()  # decode it all: a damaged file fails here, not in a podcast app
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise PipelineError(
+            f"cover art {path} is not a readable JPEG or PNG picture ({exc})",
+            path=where,
+            line=line,
+            hint="export the cover as a JPEG or PNG, 1400 to 3000 pixels square",
+        ) from None
+    if width != height or not MIN_SIDE <= width <= MAX_SIDE:
+        raise PipelineError(
+            f"cover art {path} is {width}x{height} pixels; podcast apps take a square of "
+            f"{MIN_SIDE} to {MAX_SIDE} pixels",
+            path=where,
+            line=line,
+            hint="resize it to a square between 1400x1400 and 3000x3000 ('make cover' draws one)",
+        )
+    return "image/png" if kind == "PNG" else "image/jpeg"
 
 
 def main(argv: list[str] | None = None) -> int:

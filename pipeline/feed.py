@@ -4,8 +4,9 @@ Built with lxml, so every title and description is escaped by the library. The
 Podcasting 2.0 elements that matter to apps (``podcast:chapters``, ``podcast:transcript``)
 are written under the namespace's address and once more under its old GitHub address,
 which is the only one some parsers (gPodder's podcastparser) know; apps ignore a namespace
-they do not know, so each reads one copy. Apps read an item's ``description`` as HTML, so
-its plain text is HTML-escaped before lxml escapes it for XML: "<Bytes>" shows as written.
+they do not know, so each reads one copy. Apps read descriptions and summaries (channel and
+item) as HTML, so their plain text is HTML-escaped before lxml escapes it for XML: "<Bytes>"
+shows as written and markup in a description never reaches an app as markup.
 """
 
 from __future__ import annotations
@@ -39,6 +40,62 @@ def _sub(parent: etree._Element, tag: str, content: str | None = None, /, **attr
     return element
 
 
+def _as_html(text: str) -> str:
+    """Plain text for a field apps may render as HTML: markup shows as written. Quotes
+    need no escaping in element text."""
+    return html.escape(text, quote=False)
+
+
+def episodes_from_feed(raw: bytes, show: Show) -> list[dict[str, Any]]:
+    """The catalogue entries of a feed this pipeline wrote (``feed_xml``'s inverse), for a
+    target whose catalogue was lost; raises ``ValueError`` for an item it cannot read."""
+    try:
+        root = etree.fromstring(
+            raw, parser=etree.XMLParser(resolve_entities=False, no_network=True)
+        )
+    except etree.XMLSyntaxError as exc:
+        raise ValueError(f"it is not valid XML ({exc})") from None
+    base = f"{show.base_url}/"
+
+    def local(address: str | None, what: str) -> str:
+        if not address or not address.startswith(base):
+            raise ValueError(f"its {what} {address!r} is not under {base}")
+        return address[len(base) :]
+
+    entries = []
+    for number, item in enumerate(root.iterfind("channel/item"), start=1):
+        try:
+            enclosure = item.find("enclosure")
+            chapters = item.find(_q(PODCAST, "chapters"))
+            transcripts = {
+                kind: local(element.get("url"), "transcript")
+                for kind, mime in TRANSCRIPT_TYPES.items()
+                for element in item.iterfind(_q(PODCAST, "transcript"))
+                if element.get("type") == mime
+            }
+            hours, minutes, seconds = item.findtext(_q(ITUNES, "duration"), "").split(":")
+            published = email.utils.parsedate_to_datetime(item.findtext("pubDate", ""))
+            entries.append(
+                {
+                    "episode": int(item.findtext(_q(ITUNES, "episode"), "")),
+                    "guid": item.findtext("guid") or "",
+                    "title": item.findtext("title") or "",
+                    "description": html.unescape(item.findtext("description") or ""),
+                    "date": published.date().isoformat(),
+                    "duration": int(hours) * 3600 + int(minutes) * 60 + int(seconds),
+                    "bytes": int(enclosure.get("length", "")),  # type: ignore[union-attr]
+                    "mp3": local(enclosure.get("url"), "enclosure"),  # type: ignore[union-attr]
+                    "chapters": local(chapters.get("url"), "chapters"),  # type: ignore[union-attr]
+                    "transcripts": transcripts,
+                    "page": local(item.findtext("link"), "link"),
+                    "hosts": [p.text or "" for p in item.iterfind(_q(PODCAST, "person"))],
+                }
+            )
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise ValueError(f"item {number} is not one this pipeline wrote ({exc})") from None
+    return entries
+
+
 def _q(namespace: str, name: str) -> str:
     return f"{{{namespace}}}{name}"
 
@@ -63,7 +120,7 @@ def feed_xml(show: Show, episodes: list[dict[str, Any]]) -> bytes:
     channel = _sub(rss, "channel")
     _sub(channel, "title", show.title)
     _sub(channel, "link", f"{show.base_url}/")
-    _sub(channel, "description", show.description)  # plain text, as apps read it
+    _sub(channel, "description", _as_html(show.description))
     _sub(channel, "language", show.language)
     _sub(channel, "generator", "Life is Artificial pipeline")
     _sub(
@@ -88,7 +145,7 @@ def feed_xml(show: Show, episodes: list[dict[str, Any]]) -> bytes:
     _sub(owner, _q(ITUNES, "name"), show.owner_name)
     _sub(owner, _q(ITUNES, "email"), show.owner_email)
     _sub(channel, _q(ITUNES, "type"), show.type)
-    _sub(channel, _q(ITUNES, "summary"), show.description)
+    _sub(channel, _q(ITUNES, "summary"), _as_html(show.description))
     hosts = newest[0]["hosts"] if newest else []
     for host in hosts:
         _sub(channel, _q(PODCAST, "person"), host, role="host")
@@ -100,7 +157,7 @@ def feed_xml(show: Show, episodes: list[dict[str, Any]]) -> bytes:
 def _item(channel: etree._Element, show: Show, entry: dict[str, Any]) -> None:
     item = _sub(channel, "item")
     _sub(item, "title", entry["title"])
-    _sub(item, "description", html.escape(entry["description"]))
+    _sub(item, "description", _as_html(entry["description"]))
     _sub(item, "link", url(show, entry["page"]))
     _sub(item, "guid", entry["guid"], isPermaLink="false")
     _sub(item, "pubDate", pub_date(entry["date"]))
@@ -112,7 +169,7 @@ def _item(channel: etree._Element, show: Show, entry: dict[str, Any]) -> None:
         type="audio/mpeg",
     )
     _sub(item, _q(ITUNES, "title"), entry["title"])
-    _sub(item, _q(ITUNES, "summary"), entry["description"])
+    _sub(item, _q(ITUNES, "summary"), _as_html(entry["description"]))
     _sub(item, _q(ITUNES, "duration"), duration(entry["duration"]))
     _sub(item, _q(ITUNES, "episode"), str(entry["episode"]))
     _sub(item, _q(ITUNES, "episodeType"), "full")

@@ -22,8 +22,8 @@ import functools
 import hashlib
 import io
 import itertools
+import shutil
 import subprocess
-import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,6 +35,7 @@ from mutagen.mp3 import HeaderNotFoundError, MPEGFrame
 
 from pipeline.cache import TurnCache
 from pipeline.errors import PipelineError
+from pipeline.files import temporary_name
 from pipeline.loudness import BLOCK_S, measure_mp3, require_ffmpeg
 
 FRAME = 1152  # samples in an MPEG-1 Layer III frame
@@ -127,7 +128,7 @@ def encode_segments(
         key = _key(window, filters, bitrate, skip, keep)
         if cache is not None:
             found = cache.get_blob(key)
-            if found is not None:
+            if found is not None and _valid_record(found[1]):
                 return found[0], found[1], False
         frames = split_frames(_lame(window, rate, filters, bitrate))
         kept = frames[skip:] if keep is None else frames[skip : skip + keep]
@@ -142,15 +143,23 @@ def encode_segments(
             cache.put_blob(key, data, record)
         return data, record, True
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, workers))
+    try:
         results = list(pool.map(one, parts))
+    finally:  # on Ctrl-C, start no more segments
+        pool.shutdown(wait=True, cancel_futures=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="mp3-", dir=path.parent) as tmp:
-        raw = Path(tmp) / "frames.mp3"
+    # Named with the process id, so a run killed here leaves a folder the next one sweeps.
+    tmp = temporary_name(path.with_name("mp3"), ".tmp")
+    tmp.mkdir()
+    try:
+        raw = tmp / "frames.mp3"
         with raw.open("wb") as handle:
             for data, _, _ in results:
                 handle.write(data)
         _remux(raw, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     _write_lame_delay(path, length)
     times = [
         part.start / RATE + t
@@ -165,6 +174,15 @@ def encode_segments(
         encoded=sum(1 for *_, new in results if new),
         reused=sum(1 for *_, new in results if not new),
     )
+
+
+def _valid_record(record: dict[str, Any]) -> bool:
+    """Whether a cached segment's record has the meter readings a segment needs."""
+    try:
+        float(record["true_peak_db"])
+        return all(isinstance(record[k], list) for k in ("times", "momentary"))
+    except (KeyError, TypeError, ValueError):
+        return False
 
 
 def split_frames(data: bytes) -> list[bytes]:

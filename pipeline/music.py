@@ -15,6 +15,7 @@ import numpy as np
 import soundfile
 
 from pipeline.audio import SAMPLE_RATE, Audio
+from pipeline.files import input_file
 from pipeline.yamlfile import read_yaml
 
 
@@ -63,6 +64,12 @@ class MusicLibrary:
             if isinstance(lead, bool) or not isinstance(lead, int | float) or lead < 0:
                 raise doc.error(f"piece {name!r}: 'lead' must be seconds", "pieces", str(name))
             audio_path = path.parent / entry["file"]
+            input_file(
+                audio_path,
+                f"audio of piece {name!r}",
+                named_at=(path, doc.line_of("pieces", str(name), "file")),
+                hint="run 'make music' to render the music again",
+            )
             try:
                 samples, rate = soundfile.read(audio_path, dtype="float32", always_2d=True)
             except (OSError, RuntimeError) as exc:

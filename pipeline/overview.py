@@ -10,8 +10,8 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
 from pipeline.assemble import Mix
+from pipeline.files import atomic_output
 from pipeline.loudness import Measurement
-from pipeline.package import atomic_output
 from pipeline.script import Script
 
 HOST_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")

@@ -5,17 +5,13 @@ writes its ID3v2.4 tag: title, podcast, episode number, date, description, cover
 a CTOC + CHAP chapter table in time order. Beside it go the timeline, Podcasting 2.0
 chapters and transcripts, WebVTT and SRT captions, show notes and an overview picture.
 
-Every output is written to a temporary name in its own folder and renamed into place
-only when complete, so a failed or interrupted render never leaves a half-written file.
+The files are staged and replaced as one set (``pipeline/outputs.py``), so a failed or
+interrupted render leaves the previous complete set or the new one, never a mix.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +20,8 @@ from mutagen import id3
 
 from pipeline.assemble import Mix
 from pipeline.facts import FactSheet
+from pipeline.files import input_file
+from pipeline.outputs import Staging
 from pipeline.script import Script
 from pipeline.transcript import Cue, cues, to_json, to_srt, to_vtt
 
@@ -70,19 +68,6 @@ class Release:
         )
 
 
-@contextmanager
-def atomic_output(path: Path) -> Iterator[Path]:
-    """A temporary path beside ``path`` that becomes ``path`` only if the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Not created here: the writer creates it, so it gets the usual umask-based mode.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.part")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def tag_mp3(path: Path, release: Release) -> None:
     """Write the release's ID3v2.4 tag into the MP3 at ``path``, chapters in time order."""
     tags = id3.ID3()
@@ -100,14 +85,15 @@ def tag_mp3(path: Path, release: Release) -> None:
         tags.add(getattr(id3, frame_id)(encoding=id3.Encoding.UTF8, text=value))
     tags.add(id3.COMM(encoding=id3.Encoding.UTF8, lang="eng", desc="", text=release.description))
     if release.cover is not None:
-        mime = "image/png" if release.cover.suffix.lower() == ".png" else "image/jpeg"
+        cover = input_file(release.cover, "cover art").read_bytes()  # checked, not followed
+        mime = "image/png" if cover.startswith(b"\x89PNG") else "image/jpeg"
         tags.add(
             id3.APIC(
                 encoding=id3.Encoding.UTF8,
                 mime=mime,
                 type=id3.PictureType.COVER_FRONT,
                 desc="Cover",
-                data=release.cover.read_bytes(),
+                data=cover,
             )
         )
     ids = _chapter_ids(release)
@@ -142,18 +128,6 @@ def _chapter_ids(release: Release) -> list[str]:
     """
     titles = [len(title.encode("utf-8")) for title, _, _ in release.chapters]
     return [f"ch{index:03d}" + "_" * (max(titles) - size) for index, size in enumerate(titles)]
-
-
-def write_text(path: Path, text: str) -> Path:
-    """Write ``text`` at ``path``, atomically."""
-    with atomic_output(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return path
-
-
-def write_json(path: Path, data: Any) -> Path:
-    """Write ``data`` as JSON at ``path``, atomically."""
-    return write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def timeline(
@@ -253,49 +227,32 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
-@dataclass(frozen=True)
-class Companions:
-    """The files written beside the MP3."""
-
-    timeline: Path
-    """``<name>.timeline.json``."""
-
-    chapters: Path
-    """``chapters.json`` (Podcasting 2.0)."""
-
-    vtt: Path
-    """``<name>.vtt`` (WebVTT with voice tags)."""
-
-    srt: Path
-    """``<name>.srt``."""
-
-    transcript: Path
-    """``transcript.json`` (Podcasting 2.0)."""
-
-    shownotes: Path
-    """``shownotes.md``."""
-
-
 def write_companions(
     script: Script,
     mix: Mix,
     release: Release,
-    output: Path,
+    staging: Staging,
     voices: dict[str, str],
     music: str,
+    made_from: dict[str, Any],
     voice_files: dict[str, Path] | None = None,
-) -> Companions:
-    """Write every companion file beside ``output``; return their paths. ``voices`` are
-    the hosts' voice credits, ``voice_files`` the voice files they were rendered with."""
-    folder = output.parent
+) -> None:
+    """Stage every companion file of the set: ``voices`` are the hosts' voice credits,
+    ``voice_files`` the voice files they were rendered with, ``made_from`` what the
+    timeline records about the script and MP3 the set was made from."""
+    outputs = staging.outputs
     transcript_cues: list[Cue] = cues(script, mix)
-    return Companions(
-        timeline=write_json(
-            output.with_suffix(".timeline.json"), timeline(script, mix, voice_files)
-        ),
-        chapters=write_json(folder / "chapters.json", chapters_json(release)),
-        vtt=write_text(output.with_suffix(".vtt"), to_vtt(transcript_cues)),
-        srt=write_text(output.with_suffix(".srt"), to_srt(transcript_cues)),
-        transcript=write_json(folder / "transcript.json", to_json(transcript_cues)),
-        shownotes=write_text(folder / "shownotes.md", shownotes(script, release, voices, music)),
-    )
+    texts = {
+        outputs.timeline: _json(timeline(script, mix, voice_files) | made_from),
+        outputs.chapters: _json(chapters_json(release)),
+        outputs.vtt: to_vtt(transcript_cues),
+        outputs.srt: to_srt(transcript_cues),
+        outputs.transcript: _json(to_json(transcript_cues)),
+        outputs.shownotes: shownotes(script, release, voices, music),
+    }
+    for final, text in texts.items():
+        staging.path(final).write_text(text, encoding="utf-8")
+
+
+def _json(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

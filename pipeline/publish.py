@@ -13,9 +13,11 @@ which points only at complete files; running it again finishes the job.
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 import shutil
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,9 +25,10 @@ from typing import Any
 from pipeline.cache import file_digest
 from pipeline.errors import PipelineError
 from pipeline.facts import FactSheet
-from pipeline.feed import feed_xml
-from pipeline.package import write_text
-from pipeline.script import parse_script
+from pipeline.feed import episodes_from_feed, feed_xml
+from pipeline.files import atomic_output, read_json_record, sweep_tree, write_text
+from pipeline.outputs import OutputSet
+from pipeline.script import Script, parse_script
 from pipeline.show import Show, Target
 from pipeline.site import CSS, PLAYER_JS, episode_html, index_html
 from pipeline.targets import Remote, open_target
@@ -65,6 +68,15 @@ class PublishReport:
     episodes: int = 0
     """Episodes in the feed."""
 
+    kept: list[int] = field(default_factory=list)
+    """Episodes already published that stay in the feed."""
+
+    removed: list[int] = field(default_factory=list)
+    """Episodes taken out of the feed, as asked (their files stay on the target)."""
+
+    rebuilt: bool = False
+    """Whether the catalogue was missing and read back from the target's feed."""
+
 
 def slug(text: str) -> str:
     """``Life is Artificial`` -> ``life-is-artificial``."""
@@ -72,9 +84,15 @@ def slug(text: str) -> str:
 
 
 def publish(
-    show: Show, script_path: Path, build: Path, target: Target | None = None
+    show: Show,
+    script_path: Path,
+    episode: Path,
+    target: Target | None = None,
+    remove: Sequence[int] = (),
 ) -> PublishReport:
-    """Build the site for the rendered episode in ``build`` and deliver it to ``target``."""
+    """Build the site for the episode rendered at ``episode`` (its MP3; the rest of its
+    output set beside it) from ``script_path``, and deliver it to ``target``. Episodes
+    already published are kept, except those numbered in ``remove``."""
     script = parse_script(script_path)
     meta = script.meta
     if meta.podcast != show.title:
@@ -90,24 +108,37 @@ def publish(
             path=script.path,
             hint="add 'date: YYYY-MM-DD' to the front matter",
         )
-    inputs = _build_files(build)
+    outputs = OutputSet(episode)
+    timeline = _built_from(outputs, script)
     folder = f"episodes/{meta.episode}"
     files = {  # site path -> local source, in upload order: media first
-        f"{folder}/{slug(show.title)}-{meta.episode:03d}.mp3": inputs["mp3"],
+        f"{folder}/{slug(show.title)}-{meta.episode:03d}.mp3": outputs.mp3,
         "cover.jpg": show.cover,
-        f"{folder}/chapters.json": inputs["chapters"],
-        f"{folder}/transcript.vtt": inputs["vtt"],
-        f"{folder}/transcript.srt": inputs["srt"],
-        f"{folder}/transcript.json": inputs["transcript"],
+        f"{folder}/chapters.json": outputs.chapters,
+        f"{folder}/transcript.vtt": outputs.vtt,
+        f"{folder}/transcript.srt": outputs.srt,
+        f"{folder}/transcript.json": outputs.transcript,
     }
     mp3_name = next(iter(files))
-    timeline = json.loads(inputs["timeline"].read_text(encoding="utf-8"))
     site = show.site
+    sweep_tree(site)
     report = PublishReport(site)
     with open_target(target or show.target) as remote:
-        catalogue = _read_json(remote, CATALOGUE, [])
+        for name in {posixpath.dirname(n) for n in [*files, FEED]}:
+            remote.sweep(name)
+        catalogue, report.rebuilt = _catalogue(remote, show)
         manifest = _read_json(remote, MANIFEST, {})
+        if not isinstance(manifest, dict):
+            manifest = {}  # only bookkeeping: files are compared afresh
         earlier = {e["episode"]: e for e in catalogue}
+        for number in remove:
+            if number not in earlier:
+                raise PipelineError(
+                    f"--remove {number}: the target has no episode {number}",
+                    hint=f"published episodes: {', '.join(map(str, sorted(earlier))) or 'none'}",
+                )
+            del earlier[number]
+            report.removed.append(number)
         entry = {
             "episode": meta.episode,
             "guid": earlier.get(meta.episode, {}).get("guid")
@@ -116,13 +147,14 @@ def publish(
             "description": meta.description,
             "date": meta.date.isoformat(),
             "duration": round(float(timeline["duration"]), 3),
-            "bytes": inputs["mp3"].stat().st_size,
+            "bytes": outputs.mp3.stat().st_size,
             "mp3": mp3_name,
             "chapters": f"{folder}/chapters.json",
             "transcripts": {kind: f"{folder}/transcript.{kind}" for kind in ("vtt", "srt", "json")},
             "page": f"{folder}/index.html",
             "hosts": [host.name for host in meta.hosts.values()],
         }
+        report.kept = sorted(n for n in earlier if n != meta.episode)
         episodes = sorted(
             [*(e for n, e in earlier.items() if n != meta.episode), entry],
             key=lambda e: e["episode"],
@@ -130,8 +162,8 @@ def publish(
         for name, source in files.items():
             _copy(source, site / name)
         sources = _sources(script.meta.facts)
-        chapters = json.loads(inputs["chapters"].read_text(encoding="utf-8"))
-        transcript = json.loads(inputs["transcript"].read_text(encoding="utf-8"))
+        chapters = json.loads(outputs.chapters.read_text(encoding="utf-8"))
+        transcript = json.loads(outputs.transcript.read_text(encoding="utf-8"))
         pages = {
             f"{folder}/index.html": episode_html(show, entry, chapters, transcript, sources),
             "index.html": index_html(show, episodes),
@@ -153,21 +185,105 @@ def publish(
     return report
 
 
-def _build_files(build: Path) -> dict[str, Path]:
-    files = {
-        "mp3": build / "episode.mp3",
-        "timeline": build / "episode.timeline.json",
-        "chapters": build / "chapters.json",
-        "vtt": build / "episode.vtt",
-        "srt": build / "episode.srt",
-        "transcript": build / "transcript.json",
-    }
-    for path in files.values():
-        if not path.is_file():
+def _built_from(outputs: OutputSet, script: Script) -> dict[str, Any]:
+    """The timeline of the output set at ``outputs``, once it is shown to be one complete
+    set made from exactly this script."""
+    outputs.recover()  # finish a render that a kill interrupted mid-commit
+    missing = [path for path in outputs.files() if not path.is_file()]
+    if missing:
+        raise PipelineError(
+            f"{missing[0]} is missing",
+            hint=f"render the episode first ('make episode'), then publish {outputs.mp3}",
+        )
+    timeline = read_json_record(outputs.timeline, dict)
+    made = timeline.get("script") if timeline else None
+    mp3 = timeline.get("mp3") if timeline else None
+    if not (isinstance(made, dict) and isinstance(mp3, dict)):
+        raise PipelineError(
+            f"{outputs.timeline} does not say what it was made from",
+            hint="render the episode again ('make episode'), then publish",
+        )
+    rendered = f"{timeline.get('episode')} ({timeline.get('title')!r}, from {made.get('path')})"
+    if timeline.get("episode") != script.meta.episode or made.get("sha256") != script.digest:
+        raise PipelineError(
+            f"{outputs.mp3} is episode {rendered}, not what {script.path} says now "
+            f"(episode {script.meta.episode}, {script.meta.title!r})",
+            path=script.path,
+            hint="render this script first ('make episode'), or name its build with --episode",
+        )
+    if mp3.get("sha256") != file_digest(outputs.mp3):
+        raise PipelineError(
+            f"{outputs.mp3} is not the MP3 its timeline was made with",
+            hint="render the episode again: the files beside it belong to another render",
+        )
+    return timeline
+
+
+ENTRY_TYPES: dict[str, type | tuple[type, ...]] = {
+    "episode": int,
+    "guid": str,
+    "title": str,
+    "description": str,
+    "date": str,
+    "duration": (int, float),
+    "bytes": int,
+    "mp3": str,
+    "chapters": str,
+    "transcripts": dict,
+    "page": str,
+    "hosts": list,
+}
+
+
+def _catalogue(remote: Remote, show: Show) -> tuple[list[dict[str, Any]], bool]:
+    """The episodes already published: the target's catalogue, or, if it has a feed but
+    no catalogue, the episodes read back from the feed (never silently none); and whether
+    it was read from the feed."""
+    missing = object()
+    catalogue = _read_json(remote, CATALOGUE, missing)
+    where = CATALOGUE
+    if catalogue is missing:
+        raw = remote.read(FEED)
+        if raw is None:
+            return [], False  # a new show
+        where = FEED
+        try:
+            catalogue = episodes_from_feed(raw, show)
+        except ValueError as exc:
             raise PipelineError(
-                f"{path} is missing", hint="render the episode first ('make episode'), then publish"
+                f"the target has a {FEED} but no {CATALOGUE}, and the feed cannot be read "
+                f"back: {exc}",
+                hint=f"restore {CATALOGUE} on the target (a backup, or the site folder "
+                f"{show.site}); publishing now would drop the episodes in the feed",
+            ) from exc
+    if not isinstance(catalogue, list):
+        raise PipelineError(
+            f"the target's {where} is not a list of episodes",
+            hint=f"repair or restore {where} on the target",
+        )
+    for number, entry in enumerate(catalogue, start=1):
+        problem = _entry_problem(entry)
+        if problem:
+            raise PipelineError(
+                f"the target's {where}: entry {number} {problem}",
+                hint=f"repair or restore {where} on the target; publishing now would lose it",
             )
-    return files
+    return catalogue, where == FEED
+
+
+def _entry_problem(entry: Any) -> str | None:
+    if not isinstance(entry, dict):
+        return "is not an episode record"
+    for key, kind in ENTRY_TYPES.items():
+        value = entry.get(key)
+        if value is None:
+            return f"has no {key!r}"
+        if isinstance(value, bool) or not isinstance(value, kind):
+            return f"has a {key!r} of the wrong kind ({type(value).__name__})"
+    transcripts = entry["transcripts"]
+    if not all(isinstance(transcripts.get(kind), str) for kind in ("vtt", "srt", "json")):
+        return "lacks a transcript path"
+    return None
 
 
 def _read_json(remote: Remote, name: str, default: Any) -> Any:
@@ -190,10 +306,8 @@ def _copy(source: Path, destination: Path) -> None:
         and (file_digest(destination) == file_digest(source))
     ):
         return
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    tmp = destination.with_name(f".{destination.name}.part")
-    shutil.copyfile(source, tmp)
-    tmp.replace(destination)
+    with atomic_output(destination) as tmp:
+        shutil.copyfile(source, tmp)
 
 
 def _deliver(

@@ -18,10 +18,9 @@ well, so compare runs, not absolute numbers. It never fails the build on its own
 from __future__ import annotations
 
 import json
-import multiprocessing
 import re
 import statistics
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,9 +30,10 @@ import numpy as np
 import soundfile
 import soxr
 
+from pipeline import workers as pool
 from pipeline.errors import PipelineError
+from pipeline.files import write_text
 from pipeline.lexicon import Lexicon, ipa_to_arpabet, with_plural, with_possessive
-from pipeline.package import write_text
 from pipeline.quality import MEASURE_LUFS, dnsmos, pitches
 from pipeline.render import prepare
 from pipeline.speech import Mode, speak
@@ -42,6 +42,7 @@ from pipeline.synthesize import default_workers, synthesize
 RECOGNISER_RATE = 16_000
 RECOGNISER_PAD_S = 0.25
 WORST = 10
+ASSESS_TIMEOUT_S = 300.0  # one turn recognised and scored: seconds, unless something is stuck
 QUALITY_MIN_S = 4.0  # DNSMOS hears 9 s at a time; shorter clips are looped to fill it
 MISHEARD_CER = 0.25  # the share of its letters a term may differ by and still count as heard
 _decoder: Any = None  # one pocketsphinx decoder per worker process
@@ -217,7 +218,11 @@ def _recognise(samples: np.ndarray) -> str:
 
 
 def _assess(
-    clip: np.ndarray, quality: bool, raw: np.ndarray | None
+    clip: np.ndarray,
+    quality: bool,
+    raw: np.ndarray | None,
+    *,
+    progress: Callable[[], None] | None = None,
 ) -> tuple[str, np.ndarray, float | None, float | None]:
     """In a worker: what was heard, the pitch track, and DNSMOS finished and raw."""
     finished = dnsmos(clip, RECOGNISER_RATE) if quality and len(clip) else None
@@ -262,23 +267,19 @@ def listen(
         )
         for t in turns
     ]
-    # "spawn": a fresh interpreter per worker, safe whatever threads this process runs.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        max_workers=workers,
-        initializer=_start_worker,
-        initargs=(vocabulary(lexicon),),
-        mp_context=context,
-    ) as pool:
-        results = list(
-            pool.map(
-                _assess,
-                clips,
-                [index in scored for index in range(len(turns))],
-                [raw.get(index) for index in range(len(turns))],
-                chunksize=4,
-            )
-        )
+    # Worker processes that a kill or Ctrl-C of this one never leaves behind.
+    group = pool.Group(_start_worker, (vocabulary(lexicon),), workers, ASSESS_TIMEOUT_S)
+    jobs = [
+        pool.Job(index, 0, _assess, (clip, index in scored, raw.get(index)), ASSESS_TIMEOUT_S)
+        for index, clip in enumerate(clips)
+    ]
+    try:
+        finished = dict(pool.run([group], jobs))
+    except pool.JobFailed as exc:
+        raise PipelineError(
+            f"QA failed on the turn at line {turns[exc.key]['line']}: {exc.message}"
+        ) from None
+    results = [finished[index] for index in range(len(turns))]
     scores, terms = [], []
     pattern = lexicon.pattern()
     tracks: dict[str, list[np.ndarray]] = {}

@@ -18,7 +18,7 @@ import soundfile
 from pipeline.audio import SAMPLE_RATE
 from pipeline.engines import load_engine
 from pipeline.errors import PipelineError
-from pipeline.package import atomic_output
+from pipeline.files import atomic_output
 from pipeline.script import parse_script
 from pipeline.speech import sentences
 from pipeline.synthesize import joined

@@ -12,22 +12,18 @@ from typing import Any
 
 from pipeline.assemble import assemble
 from pipeline.cache import TurnCache, file_digest
+from pipeline.cover import check_cover
 from pipeline.engines import Engine
 from pipeline.errors import PipelineError
+from pipeline.files import input_file, read_json_record, write_text
 from pipeline.lexicon import Lexicon
 from pipeline.loudness import Measurement, require_ffmpeg
 from pipeline.master import MasterReport, Spec, master
 from pipeline.mp3 import Encoded, encode_segments, segments
 from pipeline.music import MusicLibrary
+from pipeline.outputs import OutputSet
 from pipeline.overview import draw_overview
-from pipeline.package import (
-    Companions,
-    Release,
-    atomic_output,
-    tag_mp3,
-    write_companions,
-    write_text,
-)
+from pipeline.package import Release, tag_mp3, write_companions
 from pipeline.script import MusicCue, Script, parse_script
 from pipeline.speech import Mode, Utterance, utterances
 from pipeline.synthesize import default_workers, load_engines, synthesize
@@ -59,14 +55,8 @@ class Production:
 class RenderResult:
     """What a render wrote and measured."""
 
-    output: Path
-    """The MP3."""
-
-    companions: Companions
-    """The files beside it."""
-
-    overview: Path
-    """The overview picture."""
+    outputs: OutputSet
+    """The MP3 and the files beside it."""
 
     duration: float
     """Episode length in seconds."""
@@ -78,15 +68,18 @@ class RenderResult:
     """Loudness and peak of the delivered MP3."""
 
 
-def prepare(script_path: Path, voice_overrides: dict[str, Path] | None = None) -> Production:
-    """Parse the script, load every host's voice and engine and the music: no synthesis."""
+def prepare(
+    script_path: Path, voice_overrides: dict[str, Path] | None = None, warm: bool = False
+) -> Production:
+    """Parse the script, load every host's voice and engine and the music: no synthesis.
+    ``warm`` loads each engine's model too (``check`` does, to prove it loads)."""
     script = parse_script(script_path)
+    check_inputs(script)
     voices = host_voices(script, voice_overrides)
-    engines = load_engines(voices)
+    engines = load_engines(voices, warm)
     lexicons = load_lexicons(script, voices, engines)
     modes = {speaker: engine.lexicon_mode for speaker, engine in engines.items()}
     music = load_music(script)
-    check_cover(script)
     return Production(script, voices, engines, music, utterances(script, modes, lexicons))
 
 
@@ -126,23 +119,20 @@ _PHONEME_HINTS = {
 }
 
 
-def check_cover(script: Script) -> None:
-    """The cover art the front matter names exists and is a JPEG or PNG."""
-    cover = script.meta.cover
-    if cover is None:
-        return
-    if not cover.is_file():
-        raise PipelineError(
-            f"cover art {cover} does not exist",
-            path=script.path,
-            hint="run 'make cover', or fix the 'cover:' path in the front matter",
-        )
-    if cover.suffix.lower() not in (".jpg", ".jpeg", ".png"):
-        raise PipelineError(
-            f"cover art {cover} must be a .jpg or .png file",
-            path=script.path,
-            hint="podcast apps take JPEG or PNG, 1400 to 3000 pixels square",
-        )
+def check_inputs(script: Script) -> None:
+    """Every file the front matter names is a real file of its kind: the fact sheet and
+    lexicon regular files, the cover a JPEG or PNG a podcast app takes."""
+    meta = script.meta
+    named = {
+        "facts": (meta.facts, "fact sheet", None),
+        "lexicon": (meta.lexicon, "lexicon", None),
+        "music": (meta.music, "music library", "run 'make music' to compose it"),
+    }
+    for key, (path, what, hint) in named.items():
+        if path is not None:
+            input_file(path, what, named_at=(script.path, meta.lines.get(key)), hint=hint)
+    if meta.cover is not None:
+        check_cover(meta.cover, (script.path, meta.lines.get("cover")))
 
 
 def load_music(script: Script) -> MusicLibrary | None:
@@ -175,10 +165,7 @@ def _state_path(cache: Path | None, output: Path) -> Path | None:
 
 
 def _read_state(path: Path | None) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8")) if path else {}
-    except (OSError, ValueError):
-        return {}
+    return (read_json_record(path, dict) if path else None) or {}
 
 
 def _mix_digest(mix: Any, release: Release, spec: Spec | None) -> str:
@@ -216,7 +203,7 @@ def _previous(state: dict[str, Any]) -> MasterReport | None:
             limit_db=state["report"]["limit_db"],
             passes=0,
         )
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, ValueError):  # a record of another shape: master afresh
         return None
 
 
@@ -251,6 +238,8 @@ def render(
     processes (default: one per core).
     """
     require_ffmpeg()  # before spending minutes on synthesis
+    outputs = OutputSet(output)
+    outputs.check_writable()
     production = prepare(script_path, voice_overrides)
     script = production.script
     turn_cache = TurnCache(cache) if cache is not None else None
@@ -270,35 +259,40 @@ def render(
     state_path = _state_path(cache, output)
     state = _read_state(state_path)
     digest = _mix_digest(mix, release, spec)
-    report = _unchanged(state, digest, output)
-    if report is None:
-        previous = _previous(state)
-        parts = segments(len(mix.audio.samples), [c.start for c in mix.chapters])
-        threads = default_workers() if workers is None else workers
-        with atomic_output(output) as tmp:
-
-            def encode(filters: str) -> Encoded:
-                samples, rate = mix.audio.samples, mix.audio.sample_rate
-                return encode_segments(samples, rate, parts, filters, tmp, turn_cache, threads)
-
-            report = master(mix, encode, spec, previous)
-            tag_mp3(tmp, release)
-        _write_state(state_path, digest, output, report)
     voices = {speaker: voice_credit(v) for speaker, v in production.voices.items()}
     music_credit = production.music.license if production.music else ""
     files = {speaker: voice.path for speaker, voice in production.voices.items()}
-    companions = write_companions(script, mix, release, output, voices, music_credit, files)
-    overview = draw_overview(
-        script,
-        mix,
-        report.measured,
-        output.with_name(f"{output.stem}-overview.png"),
-        target_lufs=(spec or Spec()).loudness_lufs,
-    )
+    with outputs.replace() as staging:
+        report = _unchanged(state, digest, output)
+        mp3 = output
+        if report is None:
+            previous = _previous(state)
+            parts = segments(len(mix.audio.samples), [c.start for c in mix.chapters])
+            threads = default_workers() if workers is None else workers
+            mp3 = staging.path(output)
+
+            def encode(filters: str) -> Encoded:
+                samples, rate = mix.audio.samples, mix.audio.sample_rate
+                return encode_segments(samples, rate, parts, filters, mp3, turn_cache, threads)
+
+            report = master(mix, encode, spec, previous)
+            tag_mp3(mp3, release)
+        made_from = {
+            "script": {"path": str(script.path), "sha256": script.digest},
+            "mp3": {"sha256": file_digest(mp3), "bytes": mp3.stat().st_size},
+        }
+        write_companions(script, mix, release, staging, voices, music_credit, made_from, files)
+        draw_overview(
+            script,
+            mix,
+            report.measured,
+            staging.path(outputs.overview),
+            target_lufs=(spec or Spec()).loudness_lufs,
+        )
+    if report.passes:
+        _write_state(state_path, digest, output, report)
     return RenderResult(
-        output=output,
-        companions=companions,
-        overview=overview,
+        outputs=outputs,
         duration=mix.audio.duration,
         turns=len(mix.placements),
         mastering=report,

@@ -19,6 +19,7 @@ The format (documented in the README):
 from __future__ import annotations
 
 import datetime
+import hashlib
 import os
 import re
 from collections.abc import Iterator
@@ -47,6 +48,8 @@ _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _MARK = "\x00"  # stands where a comment was
 
 MAX_PAUSE_S = 60.0
+MAX_TURN_WORDS = 1_000  # about seven minutes of one voice: past this, split the turn
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # tab and newline are text
 MAX_OVERLAP_S = 3.0
 MAX_OVERLAP_WORDS = 6  # an interjection ("Right.", "Oh, that's huge."), not a turn
 REQUIRED_KEYS = ("podcast", "episode", "title", "description", "hosts")
@@ -104,6 +107,9 @@ class EpisodeMeta:
 
     cover: Path | None = None
     """Cover art (a square JPEG or PNG) embedded in the MP3."""
+
+    lines: dict[str, int] = field(default_factory=dict)
+    """Front-matter line of each field, for errors about the files they name."""
 
 
 @dataclass(frozen=True)
@@ -182,6 +188,9 @@ class Script:
     chapters: list[Chapter]
     """Chapters in order; every turn and cue belongs to one."""
 
+    digest: str = ""
+    """SHA-256 of the script file's bytes: what a build records it was made from."""
+
     def turns(self) -> Iterator[Turn]:
         """Every turn in order."""
         for chapter in self.chapters:
@@ -197,7 +206,9 @@ def parse_script(path: Path | str) -> Script:
         raise PipelineError("script not found", path=path, hint="check the path") from None
     except OSError as exc:
         raise PipelineError(f"cannot read script: {exc.strerror}", path=path) from exc
-    return parse_text(_decode(raw, path), path)
+    script = parse_text(_decode(raw, path), path)
+    script.digest = hashlib.sha256(raw).hexdigest()
+    return script
 
 
 def _decode(raw: bytes, path: Path) -> str:
@@ -212,11 +223,21 @@ def _decode(raw: bytes, path: Path) -> str:
             line=line,
             hint="save the file as UTF-8 in your editor",
         ) from None
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
 
 
 def parse_text(text: str, path: Path) -> Script:
     """Parse script ``text`` read from ``path`` (used for messages and relative paths)."""
+    control = _CONTROL.search(text)
+    if control:
+        raise PipelineError(
+            f"the script holds a control character (U+{ord(control.group()):04X}), which is "
+            "not text",
+            path=path,
+            line=text.count("\n", 0, control.start()) + 1,
+            hint="delete it: a stray NUL or escape byte, often pasted from another program",
+        )
     lines = text.split("\n")
     front, body_start = _split_front_matter(lines, path)
     meta = _parse_meta(front, path)
@@ -283,6 +304,7 @@ def _parse_meta(doc: YamlDoc, path: Path) -> EpisodeMeta:
     if date is not None and not isinstance(date, datetime.date):
         raise doc.error("'date' must be a date written YYYY-MM-DD, e.g. 2026-11-26", "date")
     return EpisodeMeta(
+        lines={str(key): doc.line_of(str(key)) for key in data},
         date=date,
         facts=path_field("facts", "facts.yaml"),
         lexicon=path_field("lexicon", "../voices/lexicon.yaml"),
@@ -381,6 +403,14 @@ def _parse_body(body: str, first_line: int, meta: EpisodeMeta, path: Path) -> li
                 line=turn_line,
                 hint="write what the host says after the label, or delete the label",
             )
+        words = len(text.split())
+        if words > MAX_TURN_WORDS:
+            raise PipelineError(
+                f"{speaker}'s turn has {words:,} words, more than {MAX_TURN_WORDS:,}",
+                path=path,
+                line=turn_line,
+                hint="split it into several turns (a blank line and the label again)",
+            )
         items = chapters[-1].items
         if overlap is not None:
             _check_overlap(speaker, text, items[-1] if items else None, turn_line, path)
@@ -424,15 +454,23 @@ def _parse_body(body: str, first_line: int, meta: EpisodeMeta, path: Path) -> li
             continue
         label = _LABEL.match(line)
         label_id = (label.group("b") or label.group("p")) if label else None
-        if label_id is not None and (speaker is None or label_id in meta.hosts):
-            close_turn()
+        if label_id is not None:
             if label_id not in meta.hosts:
+                # Also inside a paragraph: a misspelt label would else be spoken by the
+                # host before it.
+                rewrap = (
+                    f"; if the line continues {speaker}'s turn, rewrap it so that no line "
+                    f"starts with '{label_id}:'"
+                    if speaker is not None
+                    else ""
+                )
                 raise error(
                     f"unknown speaker {label_id!r}",
                     number,
                     f"hosts in the front matter: {', '.join(meta.hosts)}; add {label_id} there "
-                    "or fix the label",
+                    f"or fix the label{rewrap}",
                 )
+            close_turn()
             if not chapters:
                 raise error("a turn before the first chapter heading", number, _BEFORE_CHAPTER)
             direction = label.group("bd") if label.group("b") else label.group("pd")

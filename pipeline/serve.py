@@ -44,6 +44,8 @@ http {{
         listen {host}:{port};
         root {root};
         index index.html;
+        # Dotfiles (the manifest, an upload's temporary) are bookkeeping, never public.
+        location ~ /\\. {{ return 404; }}
         location / {{ try_files $uri $uri/ =404; }}
     }}
 }}

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.cover import check_cover
 from pipeline.errors import PipelineError
 from pipeline.yamlfile import YamlDoc, read_yaml
 
@@ -118,8 +119,7 @@ class Show:
             raise doc.error("'type' is episodic or serial", "type")
         base = path.parent
         cover = base / _text(doc, "cover")
-        if not cover.is_file():
-            raise doc.error(f"cover art {cover} does not exist", "cover", hint="run 'make cover'")
+        check_cover(cover, (path, doc.line_of("cover")))
         return Show(
             path=path,
             title=text["title"],

@@ -24,9 +24,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from num2words import num2words
 
+from pipeline.errors import PipelineError
 from pipeline.lexicon import Lexicon, Mode, with_plural, with_possessive
 from pipeline.script import Script, Turn
 
@@ -53,6 +55,10 @@ class Utterance:
 
 
 # A sentence ends at . ! ? or an ellipsis, before white space (closing quotes stay with it).
+# Far above a spoken sentence (the episode's longest is 31 words); the cap keeps what an
+# engine is handed at once within what its model was made for.
+MAX_SENTENCE_WORDS = 60
+MAX_SENTENCE_CHARS = 400
 _SENTENCE_END = re.compile(r"(?<=[.!?\u2026])[\"\u201d\u2019')\]]*\s+")
 
 
@@ -262,6 +268,30 @@ def utterances(
     for turn in script.turns():
         lexicon = lexicons.get(turn.speaker, Lexicon.empty())
         mode = modes.get(turn.speaker, Mode.WORDS)
-        spoken = tuple(speak(sentence, lexicon, mode) for sentence in sentences(turn.text))
+        parts = sentences(turn.text)
+        _check_sayable(turn, parts, script.path)
+        spoken = tuple(speak(sentence, lexicon, mode) for sentence in parts)
         said.append(Utterance(turn, spoken, speak(turn.text, lexicon, Mode.WORDS)))
     return said
+
+
+def _check_sayable(turn: Turn, parts: list[str], path: Path) -> None:
+    """Refuse, at check time, a turn no engine can speak: nothing but symbols, or a
+    sentence longer than engines are made for (one took a 57 GB allocation)."""
+    if not any(char.isalnum() for char in turn.text):
+        raise PipelineError(
+            f"{turn.speaker}'s turn has no words to say",
+            path=path,
+            line=turn.line,
+            hint="write words: emoji and symbols alone are not spoken",
+        )
+    for sentence in parts:
+        if len(sentence.split()) > MAX_SENTENCE_WORDS or len(sentence) > MAX_SENTENCE_CHARS:
+            raise PipelineError(
+                f"a sentence of {turn.speaker}'s turn is {len(sentence.split())} words and "
+                f"{len(sentence)} characters long (at most {MAX_SENTENCE_WORDS} words and "
+                f"{MAX_SENTENCE_CHARS} characters): {sentence[:60]}...",
+                path=path,
+                line=turn.line,
+                hint="break it with full stops: engines speak one sentence at a time",
+            )

@@ -4,25 +4,25 @@ A turn is spoken a sentence at a time; each sentence's own silence is trimmed an
 sentences are joined by the timing model's pauses (``pipeline/timing.py``), so every
 engine pauses alike and each sentence's place in the turn is known (for captions).
 
-Turns already in the cache (``pipeline/cache.py``) are not spoken again; the rest go to a
-``concurrent.futures`` executor, by default a process pool with a worker per core, each
-worker loading its engines once. Every finished turn is cached at once, so a render that is
+Turns already in the cache (``pipeline/cache.py``) are not spoken again; the rest go to
+worker processes (``pipeline/workers.py``), by default one per core, each loading its
+engines once. An engine that makes no progress for its voice's ``timeout`` is stopped and
+the render fails at that turn. Every finished turn is cached at once, so a render that is
 stopped part-way resumes where it stopped.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import sys
-from collections.abc import Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from pipeline import workers as workers_
 from pipeline.audio import SAMPLE_RATE, Audio
 from pipeline.cache import TurnCache
 from pipeline.engines import Engine, EngineFailure, load_engine
@@ -33,6 +33,7 @@ from pipeline.timing import Timing
 from pipeline.voices import Voice
 
 _worker_engines: dict[str, Engine] = {}  # one set per worker process, loaded once
+LOAD_TIMEOUT_S = 300.0  # a worker loading its engine (Coqui's largest models take ~1 min)
 Spans = tuple[tuple[int, int], ...]
 """Where each sentence of a turn is in its audio: (first sample, one past the last)."""
 Said = tuple[Audio, float | None, Spans]
@@ -62,14 +63,22 @@ class SpokenTurn:
     known, the whole turn as one)."""
 
 
-def load_engines(voices: dict[str, Voice]) -> dict[str, Engine]:
-    """One loaded engine per host; hosts that share a voice file share its engine."""
+def load_engines(voices: dict[str, Voice], warm: bool = False) -> dict[str, Engine]:
+    """One loaded engine per host; hosts that share a voice file share its engine. With
+    ``warm``, each model is loaded now, so a damaged one fails at its voice file."""
     by_file: dict[Path, Engine] = {}
     engines = {}
     for speaker, voice in voices.items():
         key = voice.path.resolve()
         if key not in by_file:
             by_file[key] = load_engine(voice)
+            if warm:
+                try:
+                    by_file[key].warm()
+                except EngineFailure as exc:
+                    raise voice.error(
+                        str(exc), "model", hint="reinstall the voice, or name another model"
+                    ) from None
         engines[speaker] = by_file[key]
     return engines
 
@@ -89,15 +98,15 @@ def synthesize(
     cache: TurnCache | None = None,
     voices: dict[str, Voice] | None = None,
     workers: int = 1,
-    executor: Executor | None = None,
     timing: Timing | None = None,
     level: bool = True,
 ) -> list[SpokenTurn]:
     """Speak every utterance (from the cache where it can), in order.
 
-    With ``voices`` and more than one worker (or an ``executor`` of your own, whose workers
-    run ``start_worker(voices)`` first), turns are spoken in parallel. ``level=False``
-    gives what the engines said, unlevelled (for QA; not cached).
+    With ``voices``, turns are spoken by ``workers`` worker processes
+    (``pipeline/workers.py``), which a stuck engine or Ctrl-C cannot hold; without, by the
+    ``engines`` here. ``level=False`` gives what the engines said, unlevelled (for QA; not
+    cached).
     """
     timing = timing or Timing()
     keys = [
@@ -132,43 +141,45 @@ def synthesize(
                 cache.put(keys[index], *said)  # at once: a stopped render resumes here
             bar.update(1)
 
-        parallel = executor is not None or (voices is not None and workers > 1 and len(todo) > 1)
-        if not parallel:
+        if voices is None:  # a library call with loaded engines only: speak here
             for index in todo:
                 said = utterances[index]
                 engine = engines[said.turn.speaker]
                 finish(index, _speak(said, engine, script_path, sample_rate, timing, level))
-        else:
-            # Each pool loads only its own voices: a worker holds one engine, not all of them.
-            pools = (
-                [(executor, todo)]
-                if executor is not None
-                else [
-                    (_pool({s: voices[s] for s in speakers}, count), indices)  # type: ignore[index]
-                    for speakers, count, indices in plan_pools(utterances, todo, voices, workers)
-                ]
-            )
+        elif todo:
+            plans = plan_pools(utterances, todo, voices, max(1, workers))
+            groups = [
+                workers_.Group(
+                    start_worker, ({s: voices[s] for s in speakers},), count, LOAD_TIMEOUT_S
+                )
+                for speakers, count, _ in plans
+            ]
+            # Longest first, so no worker is left with a long turn at the end.
+            jobs = [
+                workers_.Job(
+                    i,
+                    group,
+                    speak_in_worker,
+                    (
+                        utterances[i].turn.speaker,
+                        utterances[i].sentences,
+                        sample_rate,
+                        timing,
+                        level,
+                    ),
+                    voices[utterances[i].turn.speaker].timeout,
+                )
+                for group, (_, _, indices) in enumerate(plans)
+                for i in sorted(indices, key=lambda i: -len(utterances[i].text))
+            ]
             try:
-                futures: dict[Future[Said], int] = {}
-                for pool, indices in pools:
-                    # Longest first, so no worker is left with a long turn at the end.
-                    for i in sorted(indices, key=lambda i: -len(utterances[i].text)):
-                        said = utterances[i]
-                        job = (said.turn.speaker, said.sentences, sample_rate, timing, level)
-                        futures[pool.submit(speak_in_worker, *job)] = i
-                for future in as_completed(futures):
-                    index = futures[future]
+                for index, result in workers_.run(groups, jobs):
                     said = utterances[index]
                     engine = engines[said.turn.speaker].name
-                    try:
-                        result = future.result()
-                    except EngineFailure as exc:
-                        raise _failure(said, engine, script_path, exc) from exc
                     finish(index, _checked(result, said, engine, script_path))
-            finally:
-                for pool, _ in pools:
-                    if pool is not executor:
-                        pool.shutdown(wait=True, cancel_futures=True)
+            except workers_.JobFailed as exc:
+                said = utterances[exc.key]
+                raise _failure(said, engines[said.turn.speaker].name, script_path, exc) from None
     return [
         SpokenTurn(said, done[index][0], keys[index], done[index][1], done[index][2])
         for index, said in enumerate(utterances)
@@ -199,37 +210,37 @@ def plan_pools(
     return [(speakers, n, indices) for (speakers, indices), n in zip(groups, counts, strict=True)]
 
 
-def _pool(voices: dict[str, Voice], workers: int) -> ProcessPoolExecutor:
-    # "spawn", not fork: a forked copy of a process that runs thread pools (onnxruntime,
-    # torch, OpenMP) can deadlock; a fresh interpreter per worker cannot.
-    return ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=start_worker,
-        initargs=(voices,),
-    )
-
-
 def start_worker(voices: dict[str, Voice]) -> None:
     """Load a worker process's engines, once."""
     _worker_engines.clear()
-    _worker_engines.update(load_engines(voices))
+    _worker_engines.update(load_engines(voices, warm=True))
 
 
 def speak_in_worker(
-    speaker: str, sentences: Sequence[str], rate: int, timing: Timing, level: bool = True
+    speaker: str,
+    sentences: Sequence[str],
+    rate: int,
+    timing: Timing,
+    level: bool = True,
+    *,
+    progress: Callable[[], None] | None = None,
 ) -> Said:
     """In a worker: ``sentences`` spoken by ``speaker``'s engine (see ``spoken``)."""
-    return spoken(_worker_engines[speaker], sentences, rate, timing, level)
+    return spoken(_worker_engines[speaker], sentences, rate, timing, level, progress)
 
 
 def spoken(
-    engine: Engine, sentences: Sequence[str], rate: int, timing: Timing, level: bool = True
+    engine: Engine,
+    sentences: Sequence[str],
+    rate: int,
+    timing: Timing,
+    level: bool = True,
+    progress: Callable[[], None] | None = None,
 ) -> Said:
     """A turn's ``sentences`` spoken (see ``joined``), then levelled: the audio, the
     levelling gain (None, and not levelled, if too short to measure or not asked to) and
     each sentence's span."""
-    audio, spans = joined(engine, sentences, rate, timing)
+    audio, spans = joined(engine, sentences, rate, timing, progress)
     gain = level_gain(audio.samples, rate) if level and len(audio.samples) else None
     if gain is not None:
         audio = Audio(leveled(audio.samples, gain, rate), rate)
@@ -237,16 +248,22 @@ def spoken(
 
 
 def joined(
-    engine: Engine, sentences: Sequence[str], rate: int, timing: Timing
+    engine: Engine,
+    sentences: Sequence[str],
+    rate: int,
+    timing: Timing,
+    progress: Callable[[], None] | None = None,
 ) -> tuple[Audio, Spans]:
     """A turn's ``sentences`` spoken one by one, each trimmed and resampled to ``rate``,
     joined by the timing model's pauses; and each sentence's span. What the engine said,
-    before any processing."""
+    before any processing. ``progress`` is called after each sentence."""
     pieces: list[np.ndarray] = []
     spans: list[tuple[int, int]] = []
     at, last = 0, None
     for sentence in sentences:
         samples = engine.synthesize(sentence).trim().resample(rate).samples
+        if progress is not None:
+            progress()
         if len(samples) and last is not None:
             pause = round(timing.after_sentence(last) * rate)
             pieces.append(np.zeros(pause, dtype=np.float32))
@@ -265,7 +282,8 @@ def _failure(utterance: Utterance, engine: str, script_path: Path, exc: Exceptio
         f"the {engine} engine failed on {turn.speaker}'s turn: {exc}",
         path=script_path,
         line=turn.line,
-        hint="reword the turn, or check the host's voice file",
+        hint="reword the turn, or check the host's voice file (a slow engine may need a "
+        "larger 'timeout:' there)",
     )
 
 

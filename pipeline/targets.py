@@ -11,16 +11,19 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
-import secrets
 import shutil
 import stat
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from pipeline.errors import PipelineError
+from pipeline.files import TEMPORARY, atomic_output, sweep, temporary_name
 from pipeline.show import Target
+
+STALE_UPLOAD_S = 3600  # an SFTP temporary untouched this long was left by a dead publish
 
 
 class Remote(Protocol):
@@ -36,6 +39,10 @@ class Remote(Protocol):
 
     def put(self, local: Path, name: str, content_type: str, cache_control: str) -> None:
         """Upload ``local`` as ``name``, atomically."""
+        ...
+
+    def sweep(self, folder: str) -> None:
+        """Remove temporary files that an interrupted upload left in ``folder``."""
         ...
 
 
@@ -55,14 +62,11 @@ class LocalRemote:
         return path.stat().st_size if path.is_file() else None
 
     def put(self, local: Path, name: str, content_type: str, cache_control: str) -> None:
-        final = self.root / name
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.with_name(f".{final.name}.{secrets.token_hex(4)}.part")
-        try:
+        with atomic_output(self.root / name) as tmp:
             shutil.copyfile(local, tmp)
-            os.replace(tmp, final)
-        finally:
-            tmp.unlink(missing_ok=True)
+
+    def sweep(self, folder: str) -> None:
+        sweep(self.root / folder)  # by process id: only what dead publishes left
 
 
 @dataclass
@@ -106,9 +110,7 @@ class SftpRemote:
     def put(self, local: Path, name: str, content_type: str, cache_control: str) -> None:
         final = self._path(name)
         self._makedirs(posixpath.dirname(final))
-        tmp = posixpath.join(
-            posixpath.dirname(final), f".{posixpath.basename(final)}.{secrets.token_hex(4)}.part"
-        )
+        tmp = posixpath.join(posixpath.dirname(final), temporary_name(Path(final)).name)
         try:
             self.sftp.put(str(local), tmp, confirm=True)
             self.sftp.posix_rename(tmp, final)
@@ -116,6 +118,20 @@ class SftpRemote:
             with contextlib.suppress(OSError):
                 self.sftp.remove(tmp)
             raise
+
+    def sweep(self, folder: str) -> None:
+        # Another machine's process ids mean nothing here: an upload in progress keeps its
+        # file's time fresh, so only one untouched for an hour is left over.
+        path = self._path(folder)
+        try:
+            entries = self.sftp.listdir_attr(path)
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            stale = time.time() - (entry.st_mtime or 0) > STALE_UPLOAD_S
+            if TEMPORARY.match(entry.filename) and stale:
+                with contextlib.suppress(OSError):
+                    self.sftp.remove(posixpath.join(path, entry.filename))
 
 
 @dataclass
@@ -137,30 +153,53 @@ class S3Remote:
     def _missing(self, error: Any) -> bool:
         return error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
 
+    @contextlib.contextmanager
+    def _errors(self, action: str, name: str) -> Iterator[None]:
+        """botocore's errors as one clear message (its own are tracebacks)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            yield
+        except ClientError as error:
+            detail = error.response.get("Error", {})
+            raise PipelineError(
+                f"S3 refused to {action} {self.bucket}/{self._key(name)}: "
+                f"{detail.get('Code', '?')} {detail.get('Message', '')}".rstrip(),
+                hint="check the bucket name, and that the credentials in AWS_* may write it",
+            ) from None
+        except BotoCoreError as error:
+            raise PipelineError(
+                f"cannot {action} {self.bucket}/{self._key(name)} on S3: {error}",
+                hint="check the target's endpoint and your network, and AWS_* credentials",
+            ) from None
+
     def read(self, name: str) -> bytes | None:
         from botocore.exceptions import ClientError
 
-        try:
-            return self.client.get_object(Bucket=self.bucket, Key=self._key(name))["Body"].read()
-        except ClientError as error:
-            if self._missing(error):
-                return None
-            raise
+        with self._errors("read", name):
+            try:
+                response = self.client.get_object(Bucket=self.bucket, Key=self._key(name))
+                return response["Body"].read()
+            except ClientError as error:
+                if self._missing(error):
+                    return None
+                raise
 
     def size(self, name: str) -> int | None:
         from botocore.exceptions import ClientError
 
-        try:
-            head = self.client.head_object(Bucket=self.bucket, Key=self._key(name))
-        except ClientError as error:
-            if self._missing(error):
-                return None
-            raise
+        with self._errors("look up", name):
+            try:
+                head = self.client.head_object(Bucket=self.bucket, Key=self._key(name))
+            except ClientError as error:
+                if self._missing(error):
+                    return None
+                raise
         return int(head["ContentLength"])
 
     def put(self, local: Path, name: str, content_type: str, cache_control: str) -> None:
         # One PUT writes the object whole: readers see the old object or the new one.
-        with local.open("rb") as body:
+        with self._errors("write", name), local.open("rb") as body:
             self.client.put_object(
                 Bucket=self.bucket,
                 Key=self._key(name),
@@ -168,6 +207,9 @@ class S3Remote:
                 ContentType=content_type,
                 CacheControl=cache_control,
             )
+
+    def sweep(self, folder: str) -> None:
+        """Nothing to do: S3 writes an object whole, with no temporary."""
 
 
 @contextlib.contextmanager
@@ -233,10 +275,17 @@ def _s3_client(settings: dict[str, Any]) -> Any:
     import boto3
     from botocore.config import Config
 
-    if not (os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE")):
+    key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+    if not (key or secret or os.environ.get("AWS_PROFILE")):
         raise PipelineError(
             "no S3 credentials in the environment",
             hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)",
+        )
+    if bool(key) != bool(secret):
+        raise PipelineError(
+            f"S3 credentials are partial: {'AWS_SECRET_ACCESS_KEY' if key else 'AWS_ACCESS_KEY_ID'}"
+            " is not set",
+            hint="set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)",
         )
     return boto3.client(
         "s3",

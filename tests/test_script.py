@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
+import pytest
 from conftest import FIXTURES, FRONT_LINES, REPO, VOICES
 
+from pipeline.errors import PipelineError
 from pipeline.script import MusicCue, Pause, Turn, parse_script
 
 BODY = 1 + FRONT_LINES  # line number of the first body line
@@ -86,14 +88,19 @@ def test_bold_labels_in_both_styles(write_script) -> None:
     ]
 
 
-def test_unknown_label_inside_a_turn_is_text(write_script) -> None:
+def test_a_label_shaped_line_inside_a_turn_is_never_taken_silently(write_script) -> None:
+    """It could be a misspelt host (spoken by the wrong voice) or wrapped text: refused,
+    with both fixes named."""
     path = write_script("""
         ## Chapter
         ALEX: the chip has
         SRAM: forty gigabytes of it
         """)
-    (turn,) = parse_script(path).turns()
-    assert turn.text == "the chip has SRAM: forty gigabytes of it"
+    with pytest.raises(PipelineError) as caught:
+        parse_script(path)
+    message = str(caught.value)
+    assert f"{path}:{FRONT_LINES + 4}: unknown speaker 'SRAM'" in message
+    assert "rewrap it so that no line starts with 'SRAM:'" in message
 
 
 def test_comments_are_not_spoken_and_keep_line_numbers(write_script) -> None:

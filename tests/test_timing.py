@@ -249,7 +249,7 @@ def test_a_real_render_puts_the_overlap_in_every_transcript(write_script, tmp_pa
     assert start == pytest.approx(wow["start"], abs=0.002)
     srt = out.with_suffix(".srt").read_text(encoding="utf-8")
     assert "Maya: Wow." in srt
-    segments = json.loads((tmp_path / "transcript.json").read_text(encoding="utf-8"))["segments"]
+    segments = json.loads((tmp_path / "ep.transcript.json").read_text(encoding="utf-8"))["segments"]
     seg = next(s for s in segments if s["body"] == "Wow.")
     assert seg["startTime"] == pytest.approx(wow["start"], abs=0.002)
     assert seg["startTime"] < next(s for s in segments if "plate" in s["body"])["endTime"]

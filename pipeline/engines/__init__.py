@@ -38,6 +38,11 @@ class Engine(Protocol):
         sentences with pauses of its own (``pipeline/timing.py``)."""
         ...
 
+    def warm(self) -> None:
+        """Load the model now, as a worker does before its first turn and ``check`` does to
+        prove the voice works; raise ``EngineFailure`` if it cannot be loaded."""
+        ...
+
 
 class EngineFailure(Exception):
     """The engine failed on a text; the synthesize stage says which turn."""

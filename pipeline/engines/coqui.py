@@ -144,6 +144,9 @@ class CoquiEngine:
         )
         return CoquiEngine(tts, speaker, speaker_wav, language, voice.rate, fingerprint)
 
+    def warm(self) -> None:
+        """Nothing to do: ``load`` has loaded the model."""
+
     def synthesize(self, text: str) -> Audio:
         """Speak ``text`` with the chosen speaker; the same text always gives the same audio."""
         import torch

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -23,7 +26,9 @@ _INSTALL_HINT = (
     "install Debian's festival and the voice: apt-get install festival festvox-us-slt-hts "
     "('make episode' does this)"
 )
-TIMEOUT_S = 600
+# Each program runs in its own process group, killed whole on a timeout; setpriv (Debian's
+# util-linux) makes the kernel kill it if the worker that started it dies.
+_DIE_WITH_PARENT = ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
 
 
 @dataclass
@@ -38,6 +43,9 @@ class FestivalEngine:
 
     rate: float
     """Speaking rate, passed to the HTS engine as ``-r`` (Duration_Stretch has no effect on HTS)."""
+
+    timeout: float
+    """Seconds ``text2wave`` may take over one sentence."""
 
     fingerprint: str = ""
     """Festival's version, the voice and its pace."""
@@ -64,20 +72,33 @@ class FestivalEngine:
             raise voice.error(
                 "Festival is not installed (text2wave not found)", "engine", hint=_INSTALL_HINT
             )
-        installed = _installed_voices(festival)
+        try:
+            installed = _installed_voices(festival, voice.timeout)
+            version = _run([festival, "--version"], b"", voice.timeout).stdout.decode().strip()
+        except subprocess.TimeoutExpired:
+            raise voice.error(
+                f"Festival did not answer within {voice.timeout:g} s ({festival})",
+                "engine",
+                hint="check the installation: 'festival --version' should answer at once; "
+                f"{_INSTALL_HINT}",
+            ) from None
         if voice_name not in installed:
             raise voice.error(
                 f"Festival voice {voice_name!r} is not installed",
                 "model",
                 hint=f"installed: {', '.join(installed) or 'none'}; {_INSTALL_HINT}",
             )
-        version = subprocess.run(
-            [festival, "--version"], capture_output=True, text=True, timeout=60
-        ).stdout.strip()
         fingerprint = f"festival {version} voice {voice_name} rate {voice.rate:.6f}"
         return FestivalEngine(
-            program=program, voice_name=voice_name, rate=voice.rate, fingerprint=fingerprint
+            program=program,
+            voice_name=voice_name,
+            rate=voice.rate,
+            timeout=voice.timeout,
+            fingerprint=fingerprint,
         )
+
+    def warm(self) -> None:
+        """Nothing to load: ``load`` has already asked Festival for the voice."""
 
     @staticmethod
     def input_bytes(text: str) -> bytes:
@@ -98,26 +119,41 @@ class FestivalEngine:
                 args += ["-eval", rate_setup]
             args.append("-")
             try:
-                result = subprocess.run(
-                    args,
-                    input=self.input_bytes(text),
-                    capture_output=True,
-                    timeout=TIMEOUT_S,
-                    check=False,
-                )
+                result = _run(args, self.input_bytes(text), self.timeout)
             except subprocess.TimeoutExpired:
-                raise EngineFailure(f"text2wave took longer than {TIMEOUT_S}s") from None
+                raise EngineFailure(f"text2wave took longer than {self.timeout:g} s") from None
             stderr = result.stderr.decode("utf-8", errors="replace").strip()
             # text2wave exits 0 even after a Scheme error, so read stderr too.
             if result.returncode != 0 or "SIOD ERROR" in stderr or not out.is_file():
                 detail = stderr.splitlines()[-1] if stderr else f"exit code {result.returncode}"
                 raise EngineFailure(f"text2wave failed: {detail}")
-            samples, rate = soundfile.read(out, dtype="float32", always_2d=True)
+            try:
+                samples, rate = soundfile.read(out, dtype="float32", always_2d=True)
+            except (RuntimeError, OSError) as exc:  # soundfile's errors are RuntimeErrors
+                raise EngineFailure(f"text2wave wrote a WAV that cannot be read: {exc}") from None
         return Audio(np.ascontiguousarray(samples[:, 0]), int(rate))
 
 
-def _installed_voices(festival: str) -> list[str]:
-    result = subprocess.run(
-        [festival, "-b", "(print (voice.list))"], capture_output=True, text=True, timeout=60
-    )
-    return re.findall(r"[a-z0-9_]+", result.stdout)
+def _installed_voices(festival: str, timeout: float) -> list[str]:
+    result = _run([festival, "-b", "(print (voice.list))"], b"", timeout)
+    return re.findall(r"[a-z0-9_]+", result.stdout.decode("utf-8", errors="replace"))
+
+
+def _run(args: list[str], data: bytes, timeout: float) -> subprocess.CompletedProcess[bytes]:
+    """Run a Festival program; on a timeout kill it and everything it started, and raise
+    ``TimeoutExpired``."""
+    with subprocess.Popen(
+        [*_DIE_WITH_PARENT, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        process_group=0,
+    ) as process:
+        try:
+            stdout, stderr = process.communicate(data, timeout=timeout)
+        except BaseException:  # a timeout, or Ctrl-C: leave nothing running
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise
+    return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)

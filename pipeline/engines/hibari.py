@@ -151,6 +151,10 @@ class HibariEngine:
                 ) from exc
         return self._tts
 
+    def warm(self) -> None:
+        """Load the model (a damaged one fails here)."""
+        self.model()
+
     def phonemes(self, text: str) -> list[str]:
         """What hibari's front end makes of ``text``: Kokoro phonemes, one string per part."""
         return list(self.model().phonemize(text))

@@ -97,6 +97,10 @@ class PiperEngine:
             voice=piper_voice, model_path=model_path, config=config, fingerprint=fingerprint
         )
 
+    def warm(self) -> None:
+        """Make the onnxruntime session (a damaged model fails here)."""
+        self._ensure_session()
+
     def _ensure_session(self) -> None:
         if self.voice.session is not None:
             return

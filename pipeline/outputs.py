@@ -1,0 +1,180 @@
+"""A render's outputs as one set: the MP3 and every file made with it, replaced together.
+
+The files of a set are named after the MP3 (``build/episode.mp3`` gives
+``build/episode.timeline.json``, ``build/episode.chapters.json`` and so on), so two
+renders to one folder never share a file. A render writes the new versions under
+temporary names, then a commit record (``.episode.commit.json``) naming each temporary
+and its final name, then renames them all, then deletes the record. A kill before the
+record leaves the previous set untouched (its temporaries are swept later); a kill after
+it leaves a record that the next command to touch the set (render, qa, publish) carries
+out first. Either way a reader sees the previous complete set or the new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.errors import PipelineError
+from pipeline.files import read_json_record, sweep, temporary_name, write_text
+
+
+@dataclass(frozen=True)
+class OutputSet:
+    """The files a render of one MP3 writes, by role."""
+
+    mp3: Path
+    """The episode, e.g. ``build/episode.mp3``; the others are named after it."""
+
+    def _sibling(self, suffix: str) -> Path:
+        return self.mp3.with_name(self.mp3.stem + suffix)
+
+    @property
+    def timeline(self) -> Path:
+        """Where every turn, chapter and cue lands, and what the set was made from."""
+        return self._sibling(".timeline.json")
+
+    @property
+    def chapters(self) -> Path:
+        """Podcasting 2.0 JSON chapters."""
+        return self._sibling(".chapters.json")
+
+    @property
+    def transcript(self) -> Path:
+        """Podcasting 2.0 JSON transcript."""
+        return self._sibling(".transcript.json")
+
+    @property
+    def vtt(self) -> Path:
+        """WebVTT captions."""
+        return self._sibling(".vtt")
+
+    @property
+    def srt(self) -> Path:
+        """SubRip captions."""
+        return self._sibling(".srt")
+
+    @property
+    def shownotes(self) -> Path:
+        """Show notes in Markdown."""
+        return self._sibling(".shownotes.md")
+
+    @property
+    def overview(self) -> Path:
+        """The overview picture."""
+        return self._sibling("-overview.png")
+
+    @property
+    def journal(self) -> Path:
+        """The commit record, present only while a new set is being put in place."""
+        return self.mp3.with_name(f".{self.mp3.stem}.commit.json")
+
+    def files(self) -> list[Path]:
+        """Every file of the set, the MP3 first."""
+        return [
+            self.mp3,
+            self.timeline,
+            self.chapters,
+            self.transcript,
+            self.vtt,
+            self.srt,
+            self.shownotes,
+            self.overview,
+        ]
+
+    def check_writable(self) -> None:
+        """Fail now, before any synthesis, if the set cannot be written."""
+        folder = self.mp3.parent
+        for path in self.files():
+            if path.is_dir():
+                raise PipelineError(
+                    f"the output {path} is a folder",
+                    hint="give the MP3's file name, e.g. -o build/episode.mp3",
+                )
+        existing = folder
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise PipelineError(
+                f"cannot write into {folder}: {existing} is a file",
+                hint="choose another output path (-o)",
+            )
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = temporary_name(self.mp3)
+            probe.write_bytes(b"")  # the real test: permissions, a read-only disk, root or not
+            probe.unlink()
+        except OSError as exc:
+            raise PipelineError(
+                f"cannot write the output into {folder}: {exc.strerror}",
+                hint="choose a folder you can write (-o), or fix its permissions",
+            ) from None
+
+    def recover(self) -> None:
+        """Finish a commit that a kill interrupted, and remove what killed runs left."""
+        folder = self.mp3.parent
+        record = read_json_record(self.journal, dict) if self.journal.exists() else None
+        if record is not None:
+            for tmp_name, final_name in record.get("renames", []):
+                tmp, final = folder / str(tmp_name), folder / str(final_name)
+                # Names only, in this folder: a record can never move a file elsewhere.
+                if tmp.parent != folder or final.parent != folder:
+                    continue
+                if tmp.is_file():
+                    with contextlib.suppress(FileNotFoundError):  # another run got there first
+                        os.replace(tmp, final)
+        self.journal.unlink(missing_ok=True)
+        sweep(folder)
+
+    def complete(self) -> bool:
+        """Whether every file of the set is there."""
+        return all(path.is_file() for path in self.files())
+
+    @contextmanager
+    def replace(self) -> Iterator[Staging]:
+        """Stage new versions of files of the set; on leaving the block without an error,
+        they replace the old ones together (files not staged are kept)."""
+        self.recover()
+        self.mp3.parent.mkdir(parents=True, exist_ok=True)
+        staging = Staging(self)
+        try:
+            yield staging
+            staging.commit()
+        finally:
+            for tmp in staging.temporaries.values():
+                tmp.unlink(missing_ok=True)
+
+
+@dataclass
+class Staging:
+    """New versions of an output set's files under temporary names."""
+
+    outputs: OutputSet
+    """The set they belong to."""
+
+    temporaries: dict[Path, Path] = field(default_factory=dict)
+    """Final path -> temporary path, for every file staged."""
+
+    def path(self, final: Path) -> Path:
+        """Where to write the new version of ``final`` (a file of the set)."""
+        if final not in self.outputs.files():
+            raise ValueError(f"{final} is not part of the output set of {self.outputs.mp3}")
+        return self.temporaries.setdefault(final, temporary_name(final))
+
+    def commit(self) -> None:
+        """Record the renames, do them, then drop the record."""
+        staged = {final: tmp for final, tmp in self.temporaries.items() if tmp.is_file()}
+        renames = [[tmp.name, final.name] for final, tmp in staged.items()]
+        journal = self.outputs.journal
+        write_text(journal, json.dumps({"renames": renames}) + "\n")
+        for final, tmp in staged.items():
+            with contextlib.suppress(FileNotFoundError):  # a concurrent recover() moved it
+                os.replace(tmp, final)
+        with contextlib.suppress(FileNotFoundError):
+            journal.unlink()
+        self.temporaries.clear()

@@ -1,0 +1,287 @@
+"""Worker processes that can always be stopped: for engines that may hang or crash.
+
+Each worker is a fresh interpreter ("spawn": a forked copy of a process that runs
+onnxruntime or torch thread pools can deadlock) that runs a setup once (loading its
+voices) and then the jobs it is handed, one at a time, reporting progress as it goes.
+The parent watches the clock: a worker that makes no progress within its job's timeout,
+or does not finish its setup within the group's, is killed and the run fails with
+:class:`JobFailed` (the caller says which turn). A worker that dies is reported the same
+way, never waited for.
+
+No worker outlives its parent: each leads its own session (so stopping it also stops
+every program its job started, and a terminal's Ctrl-C reaches only the parent, which
+stops them all), and asks the kernel to kill it when the parent dies, even by SIGKILL.
+On any exception in the parent (Ctrl-C, SIGTERM, an error) every worker's session is
+killed before the exception goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import math
+import multiprocessing
+import os
+import signal
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from pipeline.engines import EngineFailure
+from pipeline.errors import PipelineError
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+GRACE_S = 5.0
+
+
+@dataclass(frozen=True)
+class Group:
+    """Workers that share a setup (e.g. the engines of one voice)."""
+
+    setup: Callable[..., None]
+    """Run once in each worker before its first job (a module-level function)."""
+
+    args: tuple[Any, ...]
+    """Arguments of ``setup``."""
+
+    workers: int
+    """How many processes, at most (never more than it has jobs)."""
+
+    timeout: float
+    """Seconds ``setup`` may take."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One piece of work: ``task(*args, progress=...)`` in a worker of ``group``."""
+
+    key: int
+    """The caller's name for it, given back with its result."""
+
+    group: int
+    """Index of the group whose workers run it."""
+
+    task: Callable[..., Any]
+    """A module-level function; it calls ``progress()`` as it goes."""
+
+    args: tuple[Any, ...]
+    """Arguments of ``task``."""
+
+    timeout: float
+    """Seconds it may run without calling ``progress()`` (``GRACE_S`` more are given, so
+    a task with a timeout of its own reports first, in its own words)."""
+
+
+class JobFailed(Exception):
+    """A job raised, timed out or lost its worker."""
+
+    def __init__(self, key: int, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+        self.message = message
+
+
+@dataclass
+class _Worker:
+    process: BaseProcess
+    conn: Connection
+    group: int
+    deadline: float
+    ready: bool = False
+    job: Job | None = None
+    started: float = field(default_factory=time.monotonic)
+
+
+def run(groups: Sequence[Group], jobs: Iterable[Job]) -> Iterator[tuple[int, Any]]:
+    """Run ``jobs`` on the groups' workers; yield ``(key, result)`` as each finishes."""
+    queues: list[deque[Job]] = [deque() for _ in groups]
+    for job in jobs:
+        queues[job.group].append(job)
+    context = multiprocessing.get_context("spawn")
+    workers: list[_Worker] = []
+    clean = False
+    try:
+        for index, group in enumerate(groups):
+            for _ in range(min(group.workers, len(queues[index]))):
+                workers.append(_start(context, index, group))
+        left = sum(len(queue) for queue in queues)
+        while left:
+            for worker in workers:
+                queue = queues[worker.group]
+                if worker.ready and worker.job is None and queue:
+                    worker.job = queue.popleft()
+                    worker.conn.send((worker.job.task, worker.job.args))
+                    worker.deadline = time.monotonic() + worker.job.timeout + GRACE_S
+            soonest = min(w.deadline for w in workers)
+            handles = [w.conn for w in workers] + [w.process.sentinel for w in workers]
+            timeout = None if soonest == math.inf else max(0.0, soonest - time.monotonic())
+            ready = wait(handles, timeout=timeout)
+            for worker in workers:
+                if worker.conn in ready or worker.process.sentinel in ready:
+                    result = _receive(worker, groups)
+                    if result is not None:
+                        left -= 1
+                        yield result
+                if time.monotonic() > worker.deadline:
+                    _timed_out(worker, groups)
+        clean = True
+    finally:
+        _stop(workers, clean)
+
+
+def _start(context: Any, index: int, group: Group) -> _Worker:
+    parent_end, child_end = context.Pipe()
+    process = context.Process(
+        target=_serve, args=(child_end, os.getpid(), group.setup, group.args), daemon=True
+    )
+    process.start()
+    child_end.close()
+    return _Worker(process, parent_end, index, time.monotonic() + group.timeout)
+
+
+def _receive(worker: _Worker, groups: Sequence[Group]) -> tuple[int, Any] | None:
+    """Read what the worker sent: a result, progress or a failure (raised)."""
+    try:
+        while worker.conn.poll():
+            kind, *rest = worker.conn.recv()
+            if kind == "ready":
+                worker.ready, worker.deadline = True, math.inf
+            elif kind == "progress" and worker.job is not None:
+                worker.deadline = time.monotonic() + worker.job.timeout + GRACE_S
+            elif kind == "done" and worker.job is not None:
+                key, worker.job, worker.deadline = worker.job.key, None, math.inf
+                return key, rest[0]
+            elif kind == "failed" and worker.job is not None:
+                raise JobFailed(worker.job.key, rest[0])
+            elif kind == "setup-failed":
+                message, path, line, hint = rest
+                raise PipelineError(message, path=path, line=line, hint=hint)
+    except (EOFError, OSError):
+        pass  # the worker is gone: said below
+    if worker.process.is_alive():
+        return None
+    worker.process.join()
+    died = _exit_status(worker.process.exitcode)
+    if worker.job is not None:
+        raise JobFailed(worker.job.key, f"its worker process died ({died})")
+    raise PipelineError(
+        f"a worker process died while loading its engine ({died})",
+        hint="run 'pipeline check' to see whether the voice loads; memory may be short",
+    )
+
+
+def _timed_out(worker: _Worker, groups: Sequence[Group]) -> None:
+    if worker.job is not None:
+        raise JobFailed(
+            worker.job.key,
+            f"no progress for {worker.job.timeout + GRACE_S:g} s (the engine is stuck; it "
+            "was stopped)",
+        )
+    raise PipelineError(
+        f"a worker did not load its engine within {groups[worker.group].timeout:g} s",
+        hint="the engine may be stuck at load: try 'pipeline check', which loads it alone",
+    )
+
+
+def _exit_status(code: int | None) -> str:
+    if code is not None and code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+    return f"exit code {code}"
+
+
+def _stop(workers: list[_Worker], clean: bool) -> None:
+    """End every worker: politely after a clean run, at once (with its whole process
+    group) otherwise."""
+    if not clean:
+        for worker in workers:
+            _kill(worker.process)
+    for worker in workers:
+        with contextlib.suppress(OSError):
+            worker.conn.close()  # an idle worker reads EOF and exits
+    deadline = time.monotonic() + 5.0
+    for worker in workers:
+        worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
+        if worker.process.exitcode is None:
+            _kill(worker.process)
+        worker.process.join(timeout=5.0)
+
+
+def _kill(process: BaseProcess) -> None:
+    """SIGKILL the worker and every process of its session: what its job started, even
+    in process groups of their own."""
+    if process.pid is None:
+        return
+    for pid in [process.pid, *_session(process.pid)]:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _session(sid: int) -> list[int]:
+    """The processes of session ``sid`` (Linux /proc)."""
+    members = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat", encoding="ascii") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+            except (OSError, IndexError, UnicodeDecodeError):
+                continue
+            if fields[3] == str(sid):  # state, ppid, pgrp, session
+                members.append(int(entry.name))
+    return members
+
+
+def die_with_parent(parent: int) -> None:
+    """Ask the kernel to SIGKILL this process when its parent dies (Linux), and exit now
+    if the parent is already gone."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _serve(conn: Connection, parent: int, setup: Callable[..., None], args: tuple) -> None:
+    """A worker's life: set up, then run jobs until the parent closes the pipe."""
+    os.setsid()  # its own session: Ctrl-C goes to the parent, which stops the workers
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(parent)
+    try:
+        _work(conn, setup, args)
+    except (EOFError, OSError):
+        os._exit(0)  # the parent closed the pipe or is gone: nothing to report to
+
+
+def _work(conn: Connection, setup: Callable[..., None], args: tuple) -> None:
+    try:
+        setup(*args)
+    except PipelineError as exc:
+        path = str(exc.path) if exc.path is not None else None
+        conn.send(("setup-failed", exc.message, path, exc.line, exc.hint))
+        return
+    except Exception as exc:  # reported to the parent, which stops the run
+        conn.send(("setup-failed", f"{type(exc).__name__}: {exc}", None, None, None))
+        return
+    conn.send(("ready",))
+
+    def progress() -> None:
+        conn.send(("progress",))
+
+    while True:
+        task, job_args = conn.recv()
+        try:
+            result = task(*job_args, progress=progress)
+        except EngineFailure as exc:  # the engine's own words
+            conn.send(("failed", str(exc)))
+            continue
+        except Exception as exc:  # the parent names the turn
+            conn.send(("failed", f"{type(exc).__name__}: {exc}"))
+            continue
+        conn.send(("done", result))

@@ -1,0 +1,344 @@
+"""Faults and kills (issue 13's audit), on real processes with real signals: a stuck or
+broken engine (a fake Festival on PATH), Ctrl-C, SIGTERM and SIGKILL, a kill in the middle
+of replacing the outputs. After each: one clear error or a documented recovery, no
+orphaned process, no leftover temporary file, and a complete output set."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from conftest import FRONT_LINES, FRONT_MATTER, REPO, VOICES
+from servers import free_port
+
+from pipeline.cache import file_digest
+from pipeline.files import TEMPORARY
+from pipeline.outputs import OutputSet
+from pipeline.render import render
+from pipeline.serve import serving
+
+BODY = 1 + FRONT_LINES
+TURNS = "## Chapter\nALEX: Hello there, and welcome.\n\nMAYA: Thank you, it is good to be here.\n"
+STUCK = "987654"  # the fake engine's sleep: how its processes are found afterwards
+
+FAKE_FESTIVAL = """\
+#!/bin/sh
+case "$FAKE_FESTIVAL" in hang-load) exec sleep {stuck};; esac
+case "$1" in
+  --version) echo "festival: fake 1.0";;
+  *) echo "(cmu_us_slt_arctic_hts)";;
+esac
+"""
+FAKE_TEXT2WAVE = """\
+#!/bin/sh
+out=""
+while [ $# -gt 0 ]; do case "$1" in -o) out="$2"; shift 2;; *) shift;; esac; done
+cat > /dev/null
+case "$FAKE_TEXT2WAVE" in
+  hang) sleep {stuck} & wait;;
+  garbage) printf 'RIFF\\044\\000\\000\\000WAVEfmt garbage' > "$out";;
+  silent) printf '%s' "$SILENT_WAV" | base64 -d > "$out";;
+esac
+"""
+
+
+@pytest.fixture
+def fake_festival(tmp_path) -> Path:
+    """A folder with a fake ``festival`` and ``text2wave``; modes by environment."""
+    folder = tmp_path / "fakebin"
+    folder.mkdir()
+    for name, text in (("festival", FAKE_FESTIVAL), ("text2wave", FAKE_TEXT2WAVE)):
+        program = folder / name
+        program.write_text(text.format(stuck=STUCK), encoding="utf-8")
+        program.chmod(program.stat().st_mode | stat.S_IEXEC)
+    return folder
+
+
+def festival_script(tmp_path: Path, timeout: float) -> Path:
+    voice = tmp_path / "slow.yaml"
+    voice.write_text(f"engine: festival\ntimeout: {timeout}\n", encoding="utf-8")
+    script = tmp_path / "ep.md"
+    front = FRONT_MATTER.replace(str(VOICES / "slt.yaml"), str(voice))
+    script.write_text(front + TURNS, encoding="utf-8")
+    return script
+
+
+def marked(mark: str) -> list[int]:
+    """Live processes whose environment carries ``mark`` (a run and all it started)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if f"RUN_MARK={mark}".encode() in environ.split(b"\0") and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def start(args: list[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """``python -m pipeline ARGS`` as a process of its own, marked for finding later."""
+    mark = uuid.uuid4().hex
+    environment = os.environ | (env or {}) | {"RUN_MARK": mark}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", *args],
+        cwd=REPO,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # like a shell job: its own group, as a terminal makes
+    )
+    return process, mark
+
+
+def wait_for(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def stuck_engines(mark: str) -> list[int]:
+    return [pid for pid in marked(mark) if STUCK in Path(f"/proc/{pid}/cmdline").read_text()]
+
+
+def no_temporaries(folder: Path) -> None:
+    left = [p.name for p in folder.rglob(".*") if TEMPORARY.match(p.name) or p.suffix == ".part"]
+    assert left == [], left
+
+
+def test_a_stuck_engine_fails_the_render_at_its_turn_in_bounded_time(
+    fake_festival, tmp_path
+) -> None:
+    script = festival_script(tmp_path, timeout=2)
+    out = tmp_path / "out" / "episode.mp3"
+    env = {"PATH": f"{fake_festival}:{os.environ['PATH']}", "FAKE_TEXT2WAVE": "hang"}
+    started = time.monotonic()
+    process, mark = start(["render", str(script), "-o", str(out), "-q"], env)
+    _, err = process.communicate(timeout=90)
+    took = time.monotonic() - started
+    assert process.returncode == 1, err
+    assert f"{script}:{BODY + 3}: the festival engine failed on MAYA's turn" in err, err
+    assert "took longer than 2 s" in err or "no progress for 7 s" in err, err
+    assert "Traceback" not in err
+    assert took < 40, took  # start-up, the other host's worker, 2 s, and the stop
+    wait_for(lambda: not marked(mark), 5, "every process the render started to end")
+    no_temporaries(out.parent)
+    assert not out.exists()
+
+
+def test_a_festival_stuck_at_load_is_an_error_at_its_voice_file(fake_festival, tmp_path) -> None:
+    script = festival_script(tmp_path, timeout=2)
+    env = {"PATH": f"{fake_festival}:{os.environ['PATH']}", "FAKE_FESTIVAL": "hang-load"}
+    started = time.monotonic()
+    process, mark = start(["check", str(script)], env)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert f"{tmp_path / 'slow.yaml'}:1: Festival did not answer within 2 s" in err, err
+    assert "Traceback" not in err and time.monotonic() - started < 20
+    wait_for(lambda: not marked(mark), 5, "the stuck festival to be killed")
+
+
+def test_an_engine_that_writes_a_broken_wav_is_an_error_at_its_turn(
+    fake_festival, tmp_path
+) -> None:
+    script = festival_script(tmp_path, timeout=10)
+    env = {"PATH": f"{fake_festival}:{os.environ['PATH']}", "FAKE_TEXT2WAVE": "garbage"}
+    process, _ = start(["render", str(script), "-o", str(tmp_path / "o" / "e.mp3"), "-q"], env)
+    _, err = process.communicate(timeout=90)
+    assert process.returncode == 1
+    assert (
+        f"{script}:{BODY + 3}: the festival engine failed on MAYA's turn: text2wave wrote a "
+        "WAV that cannot be read" in err
+    ), err
+    assert "Traceback" not in err
+
+
+def test_an_engine_that_says_nothing_is_an_error_at_its_turn(fake_festival, tmp_path) -> None:
+    silent = io.BytesIO()
+    soundfile.write(silent, np.zeros(0, dtype=np.float32), 16_000, format="WAV")
+    script = festival_script(tmp_path, timeout=10)
+    env = {
+        "PATH": f"{fake_festival}:{os.environ['PATH']}",
+        "FAKE_TEXT2WAVE": "silent",
+        "SILENT_WAV": base64.b64encode(silent.getvalue()).decode(),
+    }
+    process, _ = start(["render", str(script), "-o", str(tmp_path / "o" / "e.mp3"), "-q"], env)
+    _, err = process.communicate(timeout=90)
+    assert process.returncode == 1
+    assert f"{script}:{BODY + 3}: the festival engine produced no sound for MAYA's turn" in err
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "said"),
+    [
+        (signal.SIGINT, 130, "interrupted"),
+        (signal.SIGTERM, 143, "stopped by SIGTERM"),
+    ],
+)
+def test_ctrl_c_and_sigterm_stop_a_stuck_render_within_seconds(
+    signum, code, said, fake_festival, tmp_path
+) -> None:
+    script = festival_script(tmp_path, timeout=600)
+    out = tmp_path / "out" / "episode.mp3"
+    env = {"PATH": f"{fake_festival}:{os.environ['PATH']}", "FAKE_TEXT2WAVE": "hang"}
+    process, mark = start(["render", str(script), "-o", str(out), "-q"], env)
+    wait_for(lambda: stuck_engines(mark), 60, "the engine to get stuck")
+    sent = time.monotonic()
+    process.send_signal(signum)  # to the render alone, as `timeout` or systemd sends it
+    _, err = process.communicate(timeout=30)
+    assert time.monotonic() - sent < 5
+    assert process.returncode == code, err
+    assert said in err and "Traceback" not in err, err
+    wait_for(lambda: not marked(mark), 5, "workers and the stuck engine to be gone")
+    no_temporaries(out.parent)
+
+
+def test_workers_die_with_a_render_killed_by_sigkill(tmp_path) -> None:
+    """Real Piper and hibari workers (hundreds of MB each) exit when their render is
+    SIGKILLed: nothing is left blocked."""
+    script = tmp_path / "ep.md"
+    front = FRONT_MATTER.replace(str(VOICES / "slt.yaml"), str(VOICES / "heart.yaml"))
+    turns = "".join(
+        f"ALEX: This is turn number {n}, and it has a few words to say.\n\n"
+        f"MAYA: And this is my answer to turn {n}, which is also long enough.\n\n"
+        for n in range(1, 40)
+    )
+    script.write_text(front + "## Chapter\n" + turns, encoding="utf-8")
+    process, mark = start(["render", str(script), "-o", str(tmp_path / "o" / "e.mp3"), "-q"])
+    wait_for(lambda: len(marked(mark)) >= 3, 60, "the render and its two workers")
+    time.sleep(2)  # the workers are loaded and speaking
+    os.kill(process.pid, signal.SIGKILL)
+    process.communicate(timeout=10)
+    wait_for(lambda: not marked(mark), 5, "the workers to die with their render")
+
+
+COMMIT_KILL = """\
+import os, signal, sys
+from pathlib import Path
+import pipeline.outputs as outputs
+from pipeline.render import render
+
+moves = []
+real = os.replace
+def replace(src, dst):
+    if {when!r} == "before-record" and str(dst).endswith(".commit.json"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    real(src, dst)
+    if {when!r} == "after-mp3" and str(dst).endswith(".mp3"):
+        os.kill(os.getpid(), signal.SIGKILL)
+outputs.os.replace = replace
+import pipeline.files as files
+files.os.replace = replace
+if __name__ == "__main__":
+    render(Path(sys.argv[1]), Path(sys.argv[2]), cache=Path(sys.argv[3]))
+"""
+
+
+def snapshot(outputs: OutputSet) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in outputs.files() if path.is_file()}
+
+
+@pytest.mark.parametrize("when", ["before-record", "after-mp3"])
+def test_a_kill_while_replacing_the_outputs_leaves_one_complete_set(
+    when, write_script, tmp_path
+) -> None:
+    first = write_script(TURNS)
+    out, cache = tmp_path / "out" / "episode.mp3", tmp_path / "cache"
+    render(first, out, cache=cache)
+    outputs = OutputSet(out)
+    before = snapshot(outputs)
+    assert len(before) == len(outputs.files())
+    second = write_script(TURNS.replace("Hello there", "Hello again"), name="ep2.md")
+    runner = tmp_path / "kill_during_commit.py"
+    runner.write_text(COMMIT_KILL.format(when=when), encoding="utf-8")
+    killed = subprocess.run(
+        [sys.executable, str(runner), str(second), str(out), str(cache)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=os.environ | {"PYTHONPATH": str(REPO)},
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    if when == "before-record":
+        assert snapshot(outputs) == before  # the previous set, untouched
+        assert not outputs.journal.exists()
+    else:
+        assert outputs.journal.exists()  # the commit is on record: the next command ends it
+    outputs.recover()
+    after = snapshot(outputs)
+    assert set(after) == set(before)
+    timeline = json.loads(outputs.timeline.read_text(encoding="utf-8"))
+    assert timeline["mp3"]["sha256"] == file_digest(outputs.mp3)  # one set, not a mix
+    texts = [turn["text"] for turn in timeline["turns"]]
+    assert texts[0] == (
+        "Hello there, and welcome." if when == "before-record" else "Hello again, and welcome."
+    )
+    no_temporaries(out.parent)
+
+
+def test_leftovers_of_dead_runs_are_swept_and_live_ones_kept(write_script, tmp_path) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    folder = tmp_path / "out"
+    folder.mkdir()
+    stale = [
+        folder / f".episode.mp3.{dead.pid}-0123abcd.part",
+        folder / f".mp3.{dead.pid}-89abcdef.tmp",
+    ]
+    stale[0].write_bytes(b"half an mp3")
+    stale[1].mkdir()
+    (stale[1] / "frames.mp3").write_bytes(b"frames")
+    live = folder / f".episode.vtt.{os.getpid()}-0123abcd.part"
+    live.write_bytes(b"another run's file, still being written")
+    render(write_script(TURNS), folder / "episode.mp3", cache=tmp_path / "cache")
+    assert not any(path.exists() for path in stale)
+    assert live.exists()
+    live.unlink()
+    no_temporaries(folder)
+
+
+def test_a_cache_and_state_of_the_wrong_shape_are_made_again(write_script, tmp_path) -> None:
+    script = write_script(TURNS)
+    out, cache = tmp_path / "out" / "episode.mp3", tmp_path / "cache"
+    render(script, out, cache=cache)
+    first = out.read_bytes()
+    records = [p for p in cache.rglob("*.json")]
+    assert records
+    for number, record in enumerate(records):
+        record.write_text(["null\n", "[]\n", '{"sha256": 1}\n'][number % 3], encoding="utf-8")
+    again = render(script, out, cache=cache)  # twice: a bad record once made is made again
+    again = render(script, out, cache=cache)
+    assert again.mastering.passes == 0 and out.read_bytes() == first
+
+
+def test_serve_hides_dotfiles(tmp_path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("<p>hi</p>")
+    (site / ".manifest.json").write_text("{}")
+    (site / ".feed.xml.123-0123abcd.part").write_text("half")
+    with serving(site, free_port()) as url:
+        assert urllib.request.urlopen(f"{url}index.html").status == 200
+        for name in (".manifest.json", ".feed.xml.123-0123abcd.part"):
+            with pytest.raises(urllib.error.HTTPError) as caught:
+                urllib.request.urlopen(f"{url}{name}")
+            assert caught.value.code == 404
