@@ -16,6 +16,7 @@ ordinals or numbers that are part of a name (CS-2, A100, G42).
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from pathlib import Path
 from text_to_num import alpha2digit
 
 from pipeline.errors import PipelineError
+from pipeline.files import input_file
 from pipeline.script import Script, Turn
 from pipeline.yamlfile import YamlDoc, read_yaml
 
@@ -165,8 +167,18 @@ class FactSheet:
         texts: dict[str, str] = {}
         unverified = []
         for name, source in sources.items():
-            if source.path is not None and source.path.is_file():
-                texts[name] = _squash(source.path.read_text(encoding="utf-8"))
+            if source.path is not None and os.path.lexists(source.path):
+                where = (path, doc.line_of("sources", name))
+                local = input_file(source.path, f"local copy of source {name!r}", named_at=where)
+                try:
+                    texts[name] = _squash(local.read_text(encoding="utf-8"))
+                except UnicodeDecodeError:
+                    raise PipelineError(
+                        f"the local copy {local} is not UTF-8 text",
+                        path=path,
+                        line=where[1],
+                        hint="save the source's text as UTF-8",
+                    ) from None
             elif source.path is not None:
                 unverified.append(name)
         facts = [_load_fact(doc, index, sources, texts) for index in range(len(doc.data["facts"]))]

@@ -123,64 +123,74 @@ def publish(
     site = show.site
     sweep_tree(site)
     report = PublishReport(site)
-    with open_target(target or show.target) as remote:
-        for name in {posixpath.dirname(n) for n in [*files, FEED]}:
-            remote.sweep(name)
-        catalogue, report.rebuilt = _catalogue(remote, show)
-        manifest = _read_json(remote, MANIFEST, {})
-        if not isinstance(manifest, dict):
-            manifest = {}  # only bookkeeping: files are compared afresh
-        earlier = {e["episode"]: e for e in catalogue}
-        for number in remove:
-            if number not in earlier:
-                raise PipelineError(
-                    f"--remove {number}: the target has no episode {number}",
-                    hint=f"published episodes: {', '.join(map(str, sorted(earlier))) or 'none'}",
-                )
-            del earlier[number]
-            report.removed.append(number)
-        entry = {
-            "episode": meta.episode,
-            "guid": earlier.get(meta.episode, {}).get("guid")
-            or f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{show.base_url}/{folder}')}",
-            "title": meta.title,
-            "description": meta.description,
-            "date": meta.date.isoformat(),
-            "duration": round(float(timeline["duration"]), 3),
-            "bytes": outputs.mp3.stat().st_size,
-            "mp3": mp3_name,
-            "chapters": f"{folder}/chapters.json",
-            "transcripts": {kind: f"{folder}/transcript.{kind}" for kind in ("vtt", "srt", "json")},
-            "page": f"{folder}/index.html",
-            "hosts": [host.name for host in meta.hosts.values()],
-        }
-        report.kept = sorted(n for n in earlier if n != meta.episode)
-        episodes = sorted(
-            [*(e for n, e in earlier.items() if n != meta.episode), entry],
-            key=lambda e: e["episode"],
-        )
-        for name, source in files.items():
-            _copy(source, site / name)
-        sources = _sources(script.meta.facts)
-        chapters = json.loads(outputs.chapters.read_text(encoding="utf-8"))
-        transcript = json.loads(outputs.transcript.read_text(encoding="utf-8"))
-        pages = {
-            f"{folder}/index.html": episode_html(show, entry, chapters, transcript, sources),
-            "index.html": index_html(show, episodes),
-            "site.css": CSS,
-            "player.js": PLAYER_JS,
-            CATALOGUE: json.dumps(episodes, indent=2, ensure_ascii=False) + "\n",
-        }
-        for name, text in pages.items():
-            write_text(site / name, text)
-        with_feed = site / FEED
-        write_text(with_feed, feed_xml(show, episodes).decode("utf-8"))
-        order = [*files, *pages, FEED]  # the feed goes last
-        for name in order:
-            _deliver(remote, site / name, name, manifest, report)
-        # Bookkeeping for skipping unchanged files next time; not part of the site.
-        write_text(site / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        remote.put(site / MANIFEST, MANIFEST, "application/json", "no-store")
+    try:
+        with open_target(target or show.target) as remote:
+            for name in {posixpath.dirname(n) for n in [*files, FEED]}:
+                remote.sweep(name)
+            catalogue, report.rebuilt = _catalogue(remote, show)
+            manifest = _read_json(remote, MANIFEST, {})
+            if not isinstance(manifest, dict):
+                manifest = {}  # only bookkeeping: files are compared afresh
+            earlier = {e["episode"]: e for e in catalogue}
+            for number in remove:
+                if number not in earlier:
+                    raise PipelineError(
+                        f"--remove {number}: the target has no episode {number}",
+                        hint="published episodes: "
+                        + (", ".join(map(str, sorted(earlier))) or "none"),
+                    )
+                del earlier[number]
+                report.removed.append(number)
+            entry = {
+                "episode": meta.episode,
+                "guid": earlier.get(meta.episode, {}).get("guid")
+                or f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{show.base_url}/{folder}')}",
+                "title": meta.title,
+                "description": meta.description,
+                "date": meta.date.isoformat(),
+                "duration": round(float(timeline["duration"]), 3),
+                "bytes": outputs.mp3.stat().st_size,
+                "mp3": mp3_name,
+                "chapters": f"{folder}/chapters.json",
+                "transcripts": {
+                    kind: f"{folder}/transcript.{kind}" for kind in ("vtt", "srt", "json")
+                },
+                "page": f"{folder}/index.html",
+                "hosts": [host.name for host in meta.hosts.values()],
+            }
+            report.kept = sorted(n for n in earlier if n != meta.episode)
+            episodes = sorted(
+                [*(e for n, e in earlier.items() if n != meta.episode), entry],
+                key=lambda e: e["episode"],
+            )
+            for name, source in files.items():
+                _copy(source, site / name)
+            sources = _sources(script.meta.facts)
+            chapters = json.loads(outputs.chapters.read_text(encoding="utf-8"))
+            transcript = json.loads(outputs.transcript.read_text(encoding="utf-8"))
+            pages = {
+                f"{folder}/index.html": episode_html(show, entry, chapters, transcript, sources),
+                "index.html": index_html(show, episodes),
+                "site.css": CSS,
+                "player.js": PLAYER_JS,
+                CATALOGUE: json.dumps(episodes, indent=2, ensure_ascii=False) + "\n",
+            }
+            for name, text in pages.items():
+                write_text(site / name, text)
+            with_feed = site / FEED
+            write_text(with_feed, feed_xml(show, episodes).decode("utf-8"))
+            order = [*files, *pages, FEED]  # the feed goes last
+            for name in order:
+                _deliver(remote, site / name, name, manifest, report)
+            # Bookkeeping for skipping unchanged files next time; not part of the site.
+            write_text(site / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+            remote.put(site / MANIFEST, MANIFEST, "application/json", "no-store")
+    except OSError as exc:  # a connection or a folder on the target that fails us
+        raise PipelineError(
+            f"publishing to the {(target or show.target).kind} target failed: {exc}",
+            hint="check the target's settings and that you may write there; publish again "
+            "to finish (files already there are skipped)",
+        ) from None
     report.episodes = len(episodes)
     return report
 
@@ -320,7 +330,14 @@ def _deliver(
         return
     content_type = TYPES.get(local.suffix, "application/octet-stream")
     cache = MEDIA_CACHE if local.suffix in (".mp3", ".jpg", ".png") else PAGE_CACHE
-    remote.put(local, name, content_type, cache)
+    try:
+        remote.put(local, name, content_type, cache)
+    except OSError as exc:  # a local folder or SFTP server that refuses the file
+        raise PipelineError(
+            f"cannot deliver {name} to the target: {exc.strerror or exc}",
+            hint="check the target's path and that you may write there; publish again to "
+            "finish (files already there are skipped)",
+        ) from None
     landed = remote.size(name)
     if landed != size:
         raise PipelineError(

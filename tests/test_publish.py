@@ -196,7 +196,7 @@ def test_an_interrupted_publish_never_exposes_a_missing_or_partial_file(
         return real_put(self, local, name, content_type, cache_control)
 
     monkeypatch.setattr(LocalRemote, "put", failing_put)
-    with pytest.raises(ConnectionError):
+    with pytest.raises(PipelineError, match=r"cannot deliver .* interrupted"):
         publish(show, *episode(8, "Eight"))
     feed = feedparser.parse((published / "feed.xml").read_bytes())
     assert [e.title for e in feed.entries] == ["Seven"]  # still the old, complete feed
