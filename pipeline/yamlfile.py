@@ -73,16 +73,15 @@ def parse_yaml(text: str, path: Path, start_line: int = 1) -> YamlDoc:
     def error(message: str, line: int, hint: str) -> PipelineError:
         return PipelineError(message, path=path, line=start_line + line, hint=hint)
 
+    def invalid(exc: yaml.MarkedYAMLError, mark: yaml.Mark | None, hint: str) -> PipelineError:
+        return error(f"invalid YAML: {exc.problem or exc}", mark.line if mark else 0, hint)
+
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         # An unclosed bracket is reported where it was opened, not at the end of the file.
-        mark = exc.context_mark or exc.problem_mark
-        raise error(
-            f"invalid YAML: {exc.problem or exc}",
-            mark.line if mark else 0,
-            "check indentation and quote values that contain ': ' or start with a symbol",
-        ) from None
+        hint = "check indentation and quote values that contain ': ' or start with a symbol"
+        raise invalid(exc, exc.context_mark or exc.problem_mark, hint) from None
     except yaml.reader.ReaderError as exc:  # a NUL or other control character
         raise error(
             f"invalid YAML: character {exc.character!r} is not allowed",
@@ -100,11 +99,7 @@ def parse_yaml(text: str, path: Path, start_line: int = 1) -> YamlDoc:
         data = yaml.SafeLoader("").construct_document(node)
     except yaml.MarkedYAMLError as exc:  # e.g. a bad timestamp or merge
         mark = exc.problem_mark or exc.context_mark
-        raise error(
-            f"invalid YAML: {exc.problem or exc}",
-            mark.line if mark else 0,
-            "write plain keys, values and lists",
-        ) from None
+        raise invalid(exc, mark, "write plain keys, values and lists") from None
     return YamlDoc(data, path, lines, start_line)
 
 

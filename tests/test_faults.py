@@ -25,7 +25,9 @@ import soundfile
 from conftest import FRONT_LINES, FRONT_MATTER, REPO, VOICES
 from servers import free_port
 
+from pipeline import workers
 from pipeline.cache import file_digest
+from pipeline.errors import PipelineError
 from pipeline.files import TEMPORARY
 from pipeline.outputs import OutputSet
 from pipeline.render import render
@@ -342,3 +344,40 @@ def test_serve_hides_dotfiles(tmp_path) -> None:
             with pytest.raises(urllib.error.HTTPError) as caught:
                 urllib.request.urlopen(f"{url}{name}")
             assert caught.value.code == 404
+
+
+def _nap(seconds: float, *, progress) -> str:
+    time.sleep(seconds)  # a stuck engine: no progress
+    return "woke"
+
+
+def _crash(*, progress) -> None:
+    os._exit(3)  # a worker that dies in a job, as an engine's segfault would
+
+
+def _no_setup() -> None:
+    raise PipelineError("the voice will not load", path=Path("v.yaml"), line=2)
+
+
+def _ready() -> None:
+    pass
+
+
+def test_the_watchdog_stops_a_job_that_makes_no_progress() -> None:
+    group = workers.Group(_ready, (), 1, 30.0)
+    assert list(workers.run([group], [workers.Job(0, 0, _nap, (0.1,), 5.0)])) == [(0, "woke")]
+    started = time.monotonic()
+    with pytest.raises(workers.JobFailed) as caught:
+        list(workers.run([group], [workers.Job(7, 0, _nap, (3600,), 1.0)]))
+    assert caught.value.key == 7 and "no progress for 6 s" in caught.value.message
+    assert time.monotonic() - started < 1.0 + workers.GRACE_S + 5
+
+
+def test_a_worker_that_dies_or_cannot_set_up_is_reported_not_waited_for() -> None:
+    group = workers.Group(_ready, (), 1, 30.0)
+    with pytest.raises(workers.JobFailed, match="its worker process died \\(exit code 3\\)"):
+        list(workers.run([group], [workers.Job(1, 0, _crash, (), 60.0)]))
+    broken = workers.Group(_no_setup, (), 1, 30.0)
+    with pytest.raises(PipelineError, match="the voice will not load") as caught:
+        list(workers.run([broken], [workers.Job(1, 0, _nap, (0,), 60.0)]))
+    assert str(caught.value).startswith("v.yaml:2: ")
