@@ -36,13 +36,13 @@ UNIT_FORMS: dict[str, tuple[str, ...]] = {
     "x": ("times", "x", "fold"),
     "USD": ("dollars", "dollar", "usd"),
     "transistors": ("transistors",),
-    "cores": ("cores", "compute cores"),
+    "cores": ("cores", "compute cores", "tensor cores"),
     "mm2": ("square millimetres", "square millimeters", "mm²", "mm2"),
     "in": ("inches", "inch"),
     "U": ("rack units", "rack unit"),
     "rack": ("of a rack", "of a standard rack", "of a standard datacenter rack", "racks"),
-    "GB": ("gigabytes", "gb"),
-    "MB": ("megabytes", "mb"),
+    "GB": ("gigabytes", "gigabyte", "gb"),
+    "MB": ("megabytes", "megabyte", "mb"),
     "GB/s": ("gigabytes per second", "gigabytes a second", "gb/s"),
     "TB/s": ("terabytes per second", "terabytes a second", "tb/s"),
     "PB/s": ("petabytes per second", "petabytes a second", "petabytes/sec", "pb/s"),
@@ -51,9 +51,11 @@ UNIT_FORMS: dict[str, tuple[str, ...]] = {
     "Gb/s": ("gigabits per second", "gigabits a second", "gigabit", "gigabits"),
     "W": ("watts", "watt"),
     "kW": ("kilowatts", "kilowatt", "kw"),
+    "MW": ("megawatts", "megawatt", "mw"),
     "parameters": ("parameters",),
     "EFLOPS": ("exaflops",),
     "PFLOPS": ("petaflops",),
+    "tokens/s": ("tokens a second", "tokens per second", "tokens/s"),
     "nm": ("nanometres", "nanometers", "nanometre", "nanometer", "nm"),
     "systems": ("systems", "machines"),
     "PSU": ("power supplies", "power supply units", "standard power supplies"),
@@ -85,7 +87,17 @@ _MONTHS = "January|February|March|April|May|June|July|August|September|October|N
 _MONTH_AFTER = re.compile(rf"\s+(?:of\s+)?(?:{_MONTHS})\b")
 _MONTH_BEFORE = re.compile(rf"\b(?:{_MONTHS})\s+$")
 MAX_FIGURES_PER_SENTENCE = 2
-FACT_KEYS = ("id", "value", "unit", "measures", "source", "quote", "rounded", "attribute")
+FACT_KEYS = (
+    "id",
+    "value",
+    "unit",
+    "measures",
+    "source",
+    "quote",
+    "rounded",
+    "attribute",
+    "on_air",
+)
 
 
 @dataclass(frozen=True)
@@ -133,12 +145,34 @@ class Fact:
     attribute: bool
     """The sentence saying it must attribute it ("according to", "Cerebras says")."""
 
+    on_air: bool
+    """False for an exact figure kept for the show notes only (the dialogue rounds it or
+    leaves it out): ``check`` does not expect the script to say it."""
+
     line: int
     """Line of the entry in the fact sheet."""
 
     def matches(self, value: float) -> bool:
         """True if ``value`` is this figure or one of its permitted roundings."""
         return any(math.isclose(value, v, rel_tol=1e-9) for v in (self.value, *self.rounded))
+
+    def shown(self) -> str:
+        """The figure as show notes print it: "$1.43 billion", "87%", "56x", "40 GB"."""
+        if self.unit == "USD":
+            for scale, word in ((1e12, "trillion"), (1e9, "billion"), (1e6, "million")):
+                if abs(self.value) >= scale:
+                    return f"${self.value / scale:,.4g} {word}"
+            return f"${_format(self.value)}"
+        if self.unit in ("%", "x"):
+            return f"{_format(self.value)}{self.unit}"
+        if self.unit == "rack":
+            return f"{Fraction(self.value).limit_denominator(12)} of a rack"
+        if self.unit in (None, "year", "day"):
+            return _format(self.value)
+        for scale, word in ((1e12, "trillion"), (1e9, "billion")):
+            if abs(self.value) >= scale:
+                return f"{self.value / scale:,.4g} {word} {self.unit}"
+        return f"{_format(self.value)} {self.unit}"
 
 
 @dataclass(frozen=True)
@@ -262,6 +296,7 @@ def _load_fact(doc: YamlDoc, index: int, sources: dict[str, Source], texts: dict
         quotes=tuple(quotes),
         rounded=tuple(v for v in rounded_values if v is not None),
         attribute=bool(entry.get("attribute", False)),
+        on_air=bool(entry.get("on_air", True)),
         line=line,
     )
 
@@ -423,7 +458,7 @@ def check_facts(script: Script, sheet: FactSheet) -> FactReport:
             report.figures.append((figure, fact))
     if problems:
         raise FactCheckError(problems, sheet.path)
-    report.unused = [fact for fact in sheet.facts if fact.id not in used]
+    report.unused = [fact for fact in sheet.facts if fact.id not in used and fact.on_air]
     return report
 
 

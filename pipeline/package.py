@@ -213,6 +213,16 @@ def shownotes(script: Script, release: Release, voices: dict[str, str], music: s
             if fact.source not in sheet.sources and fact.source not in seen:
                 seen.add(fact.source)
                 lines.append(f"- <{fact.source}> ({fact.measures})")
+        lines += ["", "## The figures", ""]
+        lines += ["Every figure behind the episode, exact, with what it measures and where:", ""]
+        for fact in sheet.facts:
+            if fact.unit in ("year", "day"):
+                continue  # dates speak for themselves
+            source = sheet.sources.get(fact.source)
+            where = f"[{source.title}]({source.url})" if source and source.url else fact.source
+            if source and not source.url:
+                where = source.title
+            lines.append(f"- {fact.shown()}: {fact.measures}. Source: {where}")
     lines += ["", "## Credits", ""]
     if music:
         lines.append(f"- Music: {music}")

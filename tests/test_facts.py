@@ -215,3 +215,29 @@ def test_the_episode_passes_its_check(capsys) -> None:
     assert "figures checked: " in out and "fact sheet entries not said" not in out
     script = parse_script(REPO / "script" / "episode.md")
     assert len(script.meta.description.encode("utf-8")) < 4000
+
+
+def test_the_second_draft_keeps_its_editorial_limits() -> None:
+    """Issue 14's shape: Maya a second mind (42-50% of the words, at most four turns of four
+    words or fewer), the synthetic voices said plainly once, conversation features in use,
+    and every source public: a URL, never an internal path."""
+    script = parse_script(REPO / "script" / "episode.md")
+    turns = list(script.turns())
+    words = {"ALEX": 0, "MAYA": 0}
+    for turn in turns:
+        words[turn.speaker] += len(turn.text.split())
+    total = sum(words.values())
+    assert 3200 <= total <= 4200
+    assert 0.42 <= words["MAYA"] / total <= 0.50
+    assert sum(len(turn.text.split()) <= 4 for turn in turns) <= 4
+    assert sum("voices are synthetic" in turn.text for turn in turns) == 1
+    assert any(turn.overlap is not None for turn in turns)
+    items = [item for chapter in script.chapters for item in chapter.items]
+    assert any(type(item).__name__ == "Pause" for item in items)
+    sheet = FactSheet.load(REPO / "script" / "facts.yaml")
+    for source in sheet.sources.values():
+        assert source.url and source.url.startswith("https://"), source.name
+        assert "shared/brief" not in source.title and "client" not in source.title.lower()
+    for fact in sheet.facts:
+        assert fact.source in sheet.sources or fact.source.startswith("https://"), fact.id
+        assert fact.quotes, f"{fact.id} has no quoted words from its source"
