@@ -241,3 +241,17 @@ def test_the_second_draft_keeps_its_editorial_limits() -> None:
     for fact in sheet.facts:
         assert fact.source in sheet.sources or fact.source.startswith("https://"), fact.id
         assert fact.quotes, f"{fact.id} has no quoted words from its source"
+
+
+def test_show_notes_print_each_exact_figure_readably() -> None:
+    """The exact figures the dialogue rounds go to the show notes as people read them."""
+    sheet = FactSheet.load(REPO / "script" / "facts.yaml")
+    shown = {fact.id: fact.shown() for fact in sheet.facts}
+    assert shown["valuation-2021"] == "$4 billion"
+    assert shown["revenue-h1-2024"] == "$136.4 million"
+    assert shown["cs2-rack-share"] == "1/3 of a rack"
+    assert shown["ratio-bandwidth"] == "12,862x"
+    assert shown["wse2-transistors"] == "2.6 trillion transistors"
+    assert shown["wse2-memory-bandwidth"] == "20 PB/s"
+    off_air = {fact.id for fact in sheet.facts if not fact.on_air}
+    assert {"wse2-memory-bandwidth", "wse2-fabric"} <= off_air
