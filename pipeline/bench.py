@@ -20,7 +20,7 @@ from typing import Any
 
 import psutil
 
-from pipeline.render import prepare
+from pipeline.production import prepare
 
 TARGETS = {"cold_rtf": 0.08, "edit_rerender_s": 5.0, "overhead": 0.20, "peak_rss_mb": 1536.0}
 

@@ -1,4 +1,7 @@
-"""Command line: ``python -m pipeline render|check``."""
+"""Command line: ``python -m pipeline render|check|qa|publish|engines|models``.
+
+Each command imports only the stages it runs, so ``check`` and ``engines`` start without
+loading the mixer, the encoder, the plotting, QA or publishing libraries."""
 
 from __future__ import annotations
 
@@ -9,16 +12,6 @@ from collections import Counter
 from pathlib import Path
 
 from pipeline.errors import PipelineError
-from pipeline.facts import FactSheet, check_facts
-from pipeline.files import read_json_record
-from pipeline.lexicon import Lexicon
-from pipeline.outputs import OutputSet
-from pipeline.publish import publish
-from pipeline.qa import listen, raw_turns, write_reports
-from pipeline.render import prepare, render
-from pipeline.script import parse_script
-from pipeline.show import Show, parse_target
-from pipeline.voices import host_voices
 
 WORDS_PER_MINUTE = 150  # a typical podcast pace, for the length estimate
 LONG_TURN_WORDS = 120  # longer turns lose a listener; the summary flags them
@@ -187,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "qa":
             return _qa(args.script, args.input)
         if args.command == "engines":
+            from pipeline.script import parse_script
+            from pipeline.voices import host_voices
+
             voices = host_voices(parse_script(args.script), overrides)
             print("\n".join(sorted({voice.engine for voice in voices.values()})))
             return 0
@@ -219,6 +215,8 @@ def _terminated(signum: int, frame: object) -> None:
 
 
 def _render(args: argparse.Namespace, overrides: dict[str, Path]) -> int:
+    from pipeline.render import render
+
     cache = None if args.no_cache else (args.cache or args.output.parent / "cache")
     result = render(
         args.script,
@@ -249,6 +247,9 @@ def _render(args: argparse.Namespace, overrides: dict[str, Path]) -> int:
 
 
 def _check(script_path: Path, overrides: dict[str, Path]) -> int:
+    from pipeline.facts import FactSheet, check_facts
+    from pipeline.production import prepare
+
     production = prepare(script_path, overrides, warm=True)
     script = production.script
     sheet = FactSheet.load(script.meta.facts) if script.meta.facts else None
@@ -290,6 +291,12 @@ def _check(script_path: Path, overrides: dict[str, Path]) -> int:
 
 
 def _qa(script_path: Path, mp3: Path) -> int:
+    from pipeline.files import read_json_record
+    from pipeline.lexicon import Lexicon
+    from pipeline.outputs import OutputSet
+    from pipeline.qa import listen, raw_turns, write_reports
+    from pipeline.script import parse_script
+
     script = parse_script(script_path)
     lexicon = Lexicon.load(script.meta.lexicon) if script.meta.lexicon else Lexicon.empty()
     outputs = OutputSet(mp3)
@@ -329,6 +336,9 @@ def _qa(script_path: Path, mp3: Path) -> int:
 
 
 def _models(script_path: Path, overrides: dict[str, Path]) -> int:
+    from pipeline.script import parse_script
+    from pipeline.voices import host_voices
+
     voices = host_voices(parse_script(script_path), overrides)
     coqui = {v.model: v for v in voices.values() if v.engine == "coqui" and v.model}
     hibari = {v.model or "heart": v for v in voices.values() if v.engine == "hibari"}
@@ -359,6 +369,9 @@ TARGET_FLAGS = (
 
 
 def _publish(args: argparse.Namespace) -> int:
+    from pipeline.publish import publish
+    from pipeline.show import Show, parse_target
+
     show = Show.load(args.show)
     flags = {key: getattr(args, key) for key in TARGET_FLAGS if getattr(args, key) is not None}
     target = None

@@ -34,8 +34,8 @@ from pipeline import workers as pool
 from pipeline.errors import PipelineError
 from pipeline.files import write_text
 from pipeline.lexicon import Lexicon, ipa_to_arpabet, with_plural, with_possessive
+from pipeline.production import prepare
 from pipeline.quality import MEASURE_LUFS, dnsmos, pitches
-from pipeline.render import prepare
 from pipeline.speech import Mode, speak
 from pipeline.synthesize import default_workers, synthesize
 

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from pipeline import workers as workers_
 from pipeline.audio import SAMPLE_RATE, Audio
 from pipeline.cache import TurnCache
-from pipeline.engines import Engine, EngineFailure, load_engine
+from pipeline.engines import Engine, EngineFailure, load_engines
 from pipeline.errors import PipelineError
 from pipeline.level import LEVEL_VERSION, level_gain, leveled
 from pipeline.speech import Utterance
@@ -61,26 +61,6 @@ class SpokenTurn:
     sentences: Spans = ()
     """Each sentence's span in ``audio``, one per sentence of the utterance (empty: not
     known, the whole turn as one)."""
-
-
-def load_engines(voices: dict[str, Voice], warm: bool = False) -> dict[str, Engine]:
-    """One loaded engine per host; hosts that share a voice file share its engine. With
-    ``warm``, each model is loaded now, so a damaged one fails at its voice file."""
-    by_file: dict[Path, Engine] = {}
-    engines = {}
-    for speaker, voice in voices.items():
-        key = voice.path.resolve()
-        if key not in by_file:
-            by_file[key] = load_engine(voice)
-            if warm:
-                try:
-                    by_file[key].warm()
-                except EngineFailure as exc:
-                    raise voice.error(
-                        str(exc), "model", hint="reinstall the voice, or name another model"
-                    ) from None
-        engines[speaker] = by_file[key]
-    return engines
 
 
 def default_workers() -> int:

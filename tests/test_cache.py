@@ -19,7 +19,8 @@ from mutagen import id3
 from pipeline.audio import Audio
 from pipeline.cache import TurnCache
 from pipeline.mp3 import FRAME, LEAD_FRAMES, split_frames
-from pipeline.render import prepare, render
+from pipeline.production import prepare
+from pipeline.render import render
 from pipeline.speech import Utterance
 from pipeline.synthesize import plan_pools, synthesize
 

@@ -8,7 +8,7 @@ import sys
 from conftest import FIXTURES, REPO, VOICES
 
 from pipeline.cli import main
-from pipeline.render import prepare
+from pipeline.production import prepare
 
 
 def test_help_documents_render_and_check() -> None:

@@ -16,7 +16,7 @@ from tiny_vits import SPEAKERS, build_tiny_vits
 from pipeline.cli import main
 from pipeline.engines import load_engine
 from pipeline.errors import PipelineError
-from pipeline.render import prepare
+from pipeline.production import prepare
 from pipeline.synthesize import spoken as spoken_by
 from pipeline.synthesize import synthesize
 from pipeline.timing import Timing

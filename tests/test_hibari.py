@@ -13,7 +13,7 @@ from pipeline.engines import load_engine
 from pipeline.engines.hibari import HibariEngine
 from pipeline.errors import PipelineError
 from pipeline.lexicon import Lexicon, Mode, ipa_to_kokoro
-from pipeline.render import prepare
+from pipeline.production import prepare
 from pipeline.speech import speak
 from pipeline.synthesize import joined
 from pipeline.timing import Timing

@@ -25,7 +25,7 @@ from pipeline.level import leveled
 from pipeline.loudness import measure
 from pipeline.mp3 import FRAME
 from pipeline.music import MusicLibrary
-from pipeline.render import prepare
+from pipeline.production import prepare
 from pipeline.script import parse_script
 from pipeline.synthesize import synthesize
 

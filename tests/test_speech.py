@@ -12,7 +12,7 @@ from pipeline.engines.festival import FestivalEngine
 from pipeline.engines.piper import PiperEngine
 from pipeline.errors import PipelineError
 from pipeline.lexicon import Lexicon
-from pipeline.render import prepare
+from pipeline.production import prepare
 from pipeline.speech import Mode, normalize, speak
 from pipeline.voices import Voice
 

@@ -9,6 +9,7 @@ Loading happens once per render; synthesis once per turn.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 from pipeline.audio import Audio
@@ -91,3 +92,23 @@ def load_engine(voice: Voice) -> Engine:
             hint=f"known engines: {', '.join(ENGINES)}",
         )
     return loader(voice)
+
+
+def load_engines(voices: dict[str, Voice], warm: bool = False) -> dict[str, Engine]:
+    """One loaded engine per host; hosts that share a voice file share its engine. With
+    ``warm``, each model is loaded now, so a damaged one fails at its voice file."""
+    by_file: dict[Path, Engine] = {}
+    engines = {}
+    for speaker, voice in voices.items():
+        key = voice.path.resolve()
+        if key not in by_file:
+            by_file[key] = load_engine(voice)
+            if warm:
+                try:
+                    by_file[key].warm()
+                except EngineFailure as exc:
+                    raise voice.error(
+                        str(exc), "model", hint="reinstall the voice, or name another model"
+                    ) from None
+        engines[speaker] = by_file[key]
+    return engines
