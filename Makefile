@@ -23,12 +23,13 @@ SHOW ?= podcast.yaml
 PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help setup apt apt-install engines episode check qa test lint format clean music cover models references publish serve bench
+.PHONY: help setup apt apt-install engines episode check qa test test-fast lint format clean music cover models references publish serve bench
 
 help:
 	@echo "make episode   render $(SCRIPT) to $(EPISODE) (sets up first);"
 	@echo "               VOICES=\"MAYA=voices/slt.yaml\" swaps a host's voice for this render"
 	@echo "make test      run the test suite (sets up first)"
+	@echo "make test-fast the tests that need no torch, servers, browser or long renders"
 	@echo "make check     validate the script, voices and figures without rendering"
 	@echo "make qa        speech-recognition QA of the rendered episode (build/qa.md)"
 	@echo "make bench     speed and memory of a cold, an edited and an unchanged render"
@@ -97,6 +98,12 @@ $(VENV)/npm/.installed:
 test: setup $(VENV)/.coqui $(VENV)/npm/.installed
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(TEST_PACKAGES)"
 	$(PY) -m pytest -q
+
+# The quick tier for the edit loop: no torch, no test servers, no browser, no long renders
+# (pyproject.toml's markers). `make test` runs everything, as CI does.
+test-fast: setup
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(FESTIVAL_PACKAGES) $(MUSIC_PACKAGES)"
+	$(PY) -m pytest -q -m "not torch and not servers and not browser and not slow"
 
 lint: setup
 	$(PY) -m ruff check pipeline tests

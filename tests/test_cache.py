@@ -4,6 +4,8 @@ stopped with SIGINT and resumed, and a corrupted cache entry."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +15,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-from conftest import FIXTURES, REPO, decode
+import pytest
+from conftest import FIXTURES, FRONT_MATTER, REPO, decode
 from mutagen import id3
 
 from pipeline.audio import Audio
@@ -117,6 +120,7 @@ def test_a_corrupted_entry_is_detected_and_spoken_again(tmp_path) -> None:
     assert cache.get(data.stem) is None
 
 
+@pytest.mark.slow
 def test_parallel_synthesis_matches_one_process(tmp_path) -> None:
     production = prepare(SCRIPT)
     alone = synthesize(production.utterances, production.engines, production.script.path)
@@ -147,57 +151,66 @@ def test_each_voice_gets_its_own_workers(tmp_path) -> None:
     assert plan_pools(said, [0, 1, 3], three, 2) == [(["A", "B", "C"], 2, [0, 1, 3])]
 
 
+GATED_TEXT2WAVE = """\
+#!/bin/sh
+input=$(cat)
+case "$input" in
+  *"Stop here"*) touch "$GATE.reached"; while [ -e "$GATE" ]; do sleep 0.05; done;;
+esac
+printf "%s" "$input" | exec {real} "$@"
+"""
+
+
+@pytest.mark.slow
 def test_a_render_stopped_with_sigint_resumes_to_the_same_episode(tmp_path) -> None:
+    """Deterministic: the last turn (the shortest, spoken last by one worker) waits at a
+    gate, so Ctrl-C always lands with exactly the other three turns cached."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "text2wave"
+    wrapper.write_text(GATED_TEXT2WAVE.format(real=shutil.which("text2wave")), encoding="utf-8")
+    wrapper.chmod(0o755)
+    gate = tmp_path / "gate"
+    gate.touch()
+    script = tmp_path / "ep.md"
+    script.write_text(
+        FRONT_MATTER
+        + "## Chapter\n"
+        + "ALEX: This is the first turn, and it is the longest of them all by far.\n\n"
+        + "ALEX: This is the second turn, a little shorter than that.\n\n"
+        + "ALEX: And this is the third one, shorter still.\n\n"
+        + "MAYA: Stop here.\n",
+        encoding="utf-8",
+    )
     cache = tmp_path / "cache"
     out = tmp_path / "out" / "episode.mp3"
-    args = [
-        sys.executable,
-        "-m",
-        "pipeline",
-        "render",
-        str(SCRIPT),
-        "-o",
-        str(out),
-        "-q",
-        "--cache",
-        str(cache),
-        "--workers",
-        "1",
-    ]
+    args = [sys.executable, "-m", "pipeline", "render", str(script), "-o", str(out), "-q"]
+    args += ["--cache", str(cache), "--workers", "1"]
+    env = os.environ | {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "GATE": str(gate)}
     render = subprocess.Popen(
-        args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
+    reached = Path(f"{gate}.reached")
     deadline = time.monotonic() + 120
-    while len(list(cache.rglob("*.json"))) < 2 and time.monotonic() < deadline:
+    while not reached.exists():
+        assert render.poll() is None and time.monotonic() < deadline, render.stderr
         time.sleep(0.02)
     render.send_signal(signal.SIGINT)
-    _, err = render.communicate(timeout=120)
+    _, err = render.communicate(timeout=30)
     assert render.returncode == 130, err
     assert "run the same command again to resume" in err
     assert not out.exists()
-    kept = len(list(cache.rglob("*.f32")))
-    assert 1 <= kept < 5  # stopped part-way, with some turns kept
-    resumed = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert len(list(cache.rglob("*.f32"))) == 3  # the three turns before the gate
+    gate.unlink()
+    resumed = subprocess.run(args, cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
+    assert len(list(cache.rglob("*.f32"))) == 4  # only the gated turn was spoken again
     whole = tmp_path / "whole" / "episode.mp3"
-    straight = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipeline",
-            "render",
-            str(SCRIPT),
-            "-o",
-            str(whole),
-            "-q",
-            "--no-cache",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    straight = [sys.executable, "-m", "pipeline", "render", str(script), "-o", str(whole)]
+    done = subprocess.run(
+        [*straight, "-q", "--no-cache"], cwd=REPO, capture_output=True, text=True, timeout=300
     )
-    assert straight.returncode == 0, straight.stderr
+    assert done.returncode == 0, done.stderr
     assert np.array_equal(decode(out), decode(whole))  # identical in content
 
 
@@ -206,6 +219,7 @@ def audio_frames(path: Path) -> list[bytes]:
     return split_frames(path.read_bytes()[id3.ID3(path).size :])[1:]
 
 
+@pytest.mark.slow
 def test_an_edit_encodes_only_the_segments_it_changed(write_script, tmp_path) -> None:
     """After an edit in the second chapter, the first chapter's frames come from the
     cache: the new MP3 holds them byte for byte."""

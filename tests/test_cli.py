@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from conftest import FIXTURES, REPO, VOICES
 
 from pipeline.cli import main
@@ -60,8 +61,7 @@ def test_voice_flag_swaps_one_host(capsys) -> None:
 
 
 def test_bad_voice_flag_is_a_usage_error(capsys) -> None:
-    try:
+    with pytest.raises(SystemExit) as caught:
         main(["check", str(FIXTURES / "two_hosts.md"), "--voice", "ALEX"])
-    except SystemExit as exc:
-        assert exc.code == 2
+    assert caught.value.code == 2
     assert "expected SPEAKER=voices/file.yaml" in capsys.readouterr().err

@@ -3,6 +3,7 @@ licence gate, and the offline failure for models that are not downloaded."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FRONT_MATTER, REPO, VOICES
+from conftest import FRONT_MATTER, REPO, VOICES, decode, rms_db
 from tiny_vits import SPEAKERS, build_tiny_vits
 
 from pipeline.cli import main
@@ -21,6 +22,8 @@ from pipeline.synthesize import spoken as spoken_by
 from pipeline.synthesize import synthesize
 from pipeline.timing import Timing
 from pipeline.voices import Voice
+
+pytestmark = pytest.mark.torch
 
 TEXT = "Hello there, this is a test of the tiny model."
 
@@ -90,7 +93,17 @@ def test_render_with_one_host_on_coqui_and_one_on_piper(model, tmp_path) -> None
     assert gain == maya.gain_db and spans == maya.sentences
     out = tmp_path / "out" / "episode.mp3"
     assert main(["render", str(script), "-o", str(out), "-q"]) == 0
-    assert out.is_file() and out.with_suffix(".vtt").is_file()
+    # The MP3 carries MAYA's Coqui turn where the timeline puts it, as long as the model
+    # spoke it, and the timeline names the Coqui voice file.
+    timeline = json.loads(out.with_suffix(".timeline.json").read_text(encoding="utf-8"))
+    assert timeline["hosts"]["MAYA"]["voice"] == str(voice)
+    turn = timeline["turns"][1]
+    assert turn["speaker"] == "MAYA"
+    assert turn["end"] - turn["start"] == pytest.approx(len(expected.samples) / 44_100, abs=0.002)
+    audio = decode(out)
+    region = audio[int(turn["start"] * 44_100) : int(turn["end"] * 44_100)]
+    assert rms_db(region) > -45  # sound, not silence, where the Coqui turn was placed
+    assert out.with_suffix(".vtt").read_text(encoding="utf-8").count("<v Maya>") >= 1
 
 
 def test_xtts_needs_the_licence_accepted(tmp_path) -> None:

@@ -14,6 +14,8 @@ from pipeline.cli import main
 from pipeline.loudness import measure
 from pipeline.script import parse_script
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def episode(tmp_path_factory) -> dict:

@@ -127,6 +127,7 @@ def no_temporaries(folder: Path) -> None:
     assert left == [], left
 
 
+@pytest.mark.slow
 def test_a_stuck_engine_fails_the_render_at_its_turn_in_bounded_time(
     fake_festival, tmp_path
 ) -> None:
@@ -196,6 +197,7 @@ def test_an_engine_that_says_nothing_is_an_error_at_its_turn(fake_festival, tmp_
         (signal.SIGTERM, 143, "stopped by SIGTERM"),
     ],
 )
+@pytest.mark.slow
 def test_ctrl_c_and_sigterm_stop_a_stuck_render_within_seconds(
     signum, code, said, fake_festival, tmp_path
 ) -> None:
@@ -214,6 +216,7 @@ def test_ctrl_c_and_sigterm_stop_a_stuck_render_within_seconds(
     no_temporaries(out.parent)
 
 
+@pytest.mark.slow
 def test_workers_die_with_a_render_killed_by_sigkill(tmp_path) -> None:
     """Real Piper and hibari workers (hundreds of MB each) exit when their render is
     SIGKILLed: nothing is left blocked."""
@@ -260,6 +263,7 @@ def snapshot(outputs: OutputSet) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("when", ["before-record", "after-mp3"])
+@pytest.mark.slow
 def test_a_kill_while_replacing_the_outputs_leaves_one_complete_set(
     when, write_script, tmp_path
 ) -> None:
@@ -297,6 +301,7 @@ def test_a_kill_while_replacing_the_outputs_leaves_one_complete_set(
     no_temporaries(out.parent)
 
 
+@pytest.mark.slow
 def test_leftovers_of_dead_runs_are_swept_and_live_ones_kept(write_script, tmp_path) -> None:
     dead = subprocess.Popen(["true"])
     dead.wait()
@@ -318,6 +323,7 @@ def test_leftovers_of_dead_runs_are_swept_and_live_ones_kept(write_script, tmp_p
     no_temporaries(folder)
 
 
+@pytest.mark.slow
 def test_a_cache_and_state_of_the_wrong_shape_are_made_again(write_script, tmp_path) -> None:
     script = write_script(TURNS)
     out, cache = tmp_path / "out" / "episode.mp3", tmp_path / "cache"
@@ -332,6 +338,7 @@ def test_a_cache_and_state_of_the_wrong_shape_are_made_again(write_script, tmp_p
     assert again.mastering.passes == 0 and out.read_bytes() == first
 
 
+@pytest.mark.servers
 def test_serve_hides_dotfiles(tmp_path) -> None:
     site = tmp_path / "site"
     site.mkdir()
@@ -363,6 +370,7 @@ def _ready() -> None:
     pass
 
 
+@pytest.mark.slow
 def test_the_watchdog_stops_a_job_that_makes_no_progress() -> None:
     group = workers.Group(_ready, (), 1, 30.0)
     assert list(workers.run([group], [workers.Job(0, 0, _nap, (0.1,), 5.0)])) == [(0, "woke")]
@@ -373,6 +381,7 @@ def test_the_watchdog_stops_a_job_that_makes_no_progress() -> None:
     assert time.monotonic() - started < 1.0 + workers.GRACE_S + 5
 
 
+@pytest.mark.slow
 def test_a_worker_that_dies_or_cannot_set_up_is_reported_not_waited_for() -> None:
     group = workers.Group(_ready, (), 1, 30.0)
     with pytest.raises(workers.JobFailed, match="its worker process died \\(exit code 3\\)"):

@@ -29,6 +29,9 @@ from pipeline.serve import serving
 from pipeline.show import Show, Target
 from pipeline.targets import LocalRemote
 
+# Every test renders the fixture episode or starts a server: the slow tier.
+pytestmark = pytest.mark.slow
+
 TRICKY = 'Bits & <Bytes>: "quoted", café — naïve €5'
 
 
@@ -216,6 +219,7 @@ def test_an_interrupted_publish_never_exposes_a_missing_or_partial_file(
         assert path.read_bytes() == mp3.read_bytes()
 
 
+@pytest.mark.servers
 def test_publish_over_sftp_to_a_real_sshd(episode, tmp_path, monkeypatch) -> None:
     show = make_show(tmp_path)
     with sshd(tmp_path / "ssh") as server:
@@ -249,6 +253,7 @@ def test_publish_over_sftp_to_a_real_sshd(episode, tmp_path, monkeypatch) -> Non
             publish(show, *episode(7, "Over SFTP"), target)
 
 
+@pytest.mark.servers
 def test_publish_to_a_real_s3_server(episode, tmp_path, monkeypatch) -> None:
     import boto3
 
@@ -280,6 +285,8 @@ def test_s3_needs_credentials_from_the_environment(episode, tmp_path, monkeypatc
         publish(show, *episode(7, "x"), target)
 
 
+@pytest.mark.servers
+@pytest.mark.browser
 def test_served_site_feed_range_requests_and_the_episode_page(episode, tmp_path) -> None:
     from playwright.sync_api import sync_playwright
 

@@ -13,6 +13,8 @@ from pipeline.lexicon import Lexicon
 from pipeline.qa import TermHeard, heard_as, listen, misheard, plain, quality_turns, vocabulary
 from pipeline.quality import dnsmos
 
+pytestmark = pytest.mark.slow
+
 LEXICON = REPO / "voices" / "lexicon.yaml"
 BODY = (
     "## Chapter\n"

@@ -230,6 +230,7 @@ def test_overlap_errors_name_the_line(write_script, body, line, message) -> None
     assert (err.value.path, err.value.line) == (path, FRONT_LINES + 1 + line)
 
 
+@pytest.mark.slow
 def test_a_real_render_puts_the_overlap_in_every_transcript(write_script, tmp_path) -> None:
     body = (
         "## One\n"
