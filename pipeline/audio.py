@@ -7,8 +7,6 @@ from dataclasses import dataclass
 import numpy as np
 import soxr
 
-SAMPLE_RATE = 44_100  # the podcast delivery rate; every turn is resampled to it
-
 
 @dataclass(frozen=True)
 class Audio:

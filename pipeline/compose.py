@@ -26,7 +26,7 @@ import pyloudnorm
 import soundfile
 import yaml
 
-from pipeline.audio import SAMPLE_RATE
+from pipeline.delivery import SAMPLE_RATE, SPEECH_LUFS
 from pipeline.errors import PipelineError
 
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
@@ -34,7 +34,6 @@ TEMPO_BPM = 96
 TICKS = 480  # per beat
 BEAT_S = 60 / TEMPO_BPM
 BAR_S = 4 * BEAT_S
-MUSIC_LUFS = -20.0  # the speech level the mixer levels turns to; it sets music relative to it
 LICENSE = (
     "Composed by this project's code (pipeline/compose.py), GPL-3.0-or-later; rendered with "
     "the FluidR3 GM soundfont (fluid-soundfont-gm, MIT)."
@@ -250,7 +249,7 @@ def finish(samples: np.ndarray, rate: int) -> np.ndarray:
     fade = min(len(mono), int(0.3 * rate))
     mono[len(mono) - fade :] *= np.linspace(1.0, 0.0, fade)
     loudness = pyloudnorm.Meter(rate).integrated_loudness(mono)
-    return (mono * 10 ** ((MUSIC_LUFS - loudness) / 20)).astype(np.float32)
+    return (mono * 10 ** ((SPEECH_LUFS - loudness) / 20)).astype(np.float32)
 
 
 def compose_all(out_dir: Path) -> dict[str, dict]:

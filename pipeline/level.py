@@ -21,7 +21,8 @@ import numpy as np
 import pedalboard
 import pyloudnorm
 
-SPEECH_LUFS = -20.0  # every turn's level before mastering; composed music is levelled to it
+from pipeline.delivery import SPEECH_LUFS
+
 MIN_MEASURE_S = 0.5  # BS.1770 gating needs at least one 400 ms block; allow some margin
 MAX_TURN_GAIN_DB = 20.0
 # Where the master limiter starts, over the speech level: Spec.limit_db - Spec.loudness_lufs

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.assemble import Mix
+from pipeline.delivery import MASTER_LUFS, SPEECH_LUFS
 from pipeline.errors import PipelineError
-from pipeline.level import SPEECH_LUFS
 from pipeline.loudness import Measurement, integrated, short_term
 from pipeline.mp3 import Encoded
 
@@ -32,7 +32,7 @@ OVERSAMPLE = 4
 class Spec:
     """The delivery target."""
 
-    loudness_lufs: float = -19.0
+    loudness_lufs: float = MASTER_LUFS
     """Integrated loudness: -19 LUFS for a mono file, which two speakers play as -16 LUFS
     (the level Apple Podcasts and most apps normalise to is -16 LUFS for stereo)."""
 

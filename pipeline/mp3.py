@@ -34,19 +34,17 @@ import numpy as np
 from mutagen.mp3 import HeaderNotFoundError, MPEGFrame
 
 from pipeline.cache import TurnCache
+from pipeline.delivery import BITRATE, FRAME, SAMPLE_RATE
 from pipeline.errors import PipelineError
 from pipeline.files import temporary_name
 from pipeline.loudness import BLOCK_S, measure_mp3, require_ffmpeg
 
-FRAME = 1152  # samples in an MPEG-1 Layer III frame
 ENCODER_DELAY = 576  # LAME's priming samples, written to the LAME tag
 DECODER_DELAY = 529  # the decoder's own delay: 576 + 529 samples come before the audio
 CONTEXT_FRAMES = 4  # 0.1 s of context each side: the limiter's release, the MDCT overlap
 # Cuts go this far before a chapter's first sound: then neither side's context reaches the
 # other side's sound as long as 0.24 s of silence comes first (the music gap is 0.3 s).
 LEAD_FRAMES = CONTEXT_FRAMES + 1
-RATE = 44_100
-BITRATE = "96k"  # mono CBR, the common spoken-word delivery spec
 SPAN = 2048 * FRAME  # longest segment, 53 s: an edit re-encodes about this much
 SEGMENT_VERSION = 1  # bump when the way a segment is encoded changes
 _LAME_DELAY = 141  # LAME tag offsets from the "Info" tag (ffmpeg's mp3enc.c)
@@ -115,8 +113,8 @@ def encode_segments(
 ) -> Encoded:
     """Encode mono ``samples`` through ``filters`` to a CBR MP3 at ``path``, a segment at
     a time (in parallel, on ``workers`` threads driving ffmpeg), reusing cached segments."""
-    if rate != RATE:
-        raise ValueError(f"segments are cut on {RATE} Hz frames, not {rate} Hz")
+    if rate != SAMPLE_RATE:
+        raise ValueError(f"segments are cut on {SAMPLE_RATE} Hz frames, not {rate} Hz")
     length = len(samples)
 
     def one(part: Segment) -> tuple[bytes, dict[str, Any], bool]:
@@ -137,7 +135,7 @@ def encode_segments(
         # Decoded from up to two frames earlier, so the first kept frame is decoded whole.
         before = min(skip, 2)
         frames_read = b"".join(frames[skip - before : skip + len(kept)])
-        record = _meter(frames_read, before * FRAME / RATE)
+        record = _meter(frames_read, before * FRAME / SAMPLE_RATE)
         data = b"".join(kept)
         if cache is not None:
             cache.put_blob(key, data, record)
@@ -162,7 +160,7 @@ def encode_segments(
         shutil.rmtree(tmp, ignore_errors=True)
     _write_lame_delay(path, length)
     times = [
-        part.start / RATE + t
+        part.start / SAMPLE_RATE + t
         for part, (_, record, _) in zip(parts, results, strict=True)
         for t in record["times"]
     ]
@@ -223,7 +221,7 @@ def _run(args: list[str], data: bytes | memoryview) -> subprocess.CompletedProce
 def _lame(window: np.ndarray, rate: int, filters: str, bitrate: str) -> bytes:
     """The window through ``filters`` and LAME: bare frames, no header frame, no tag."""
     args = [require_ffmpeg(), "-hide_banner", "-loglevel", "error", "-f", "f32le", "-ar", str(rate)]
-    args += ["-ac", "1", "-i", "pipe:0", "-af", filters, "-ar", str(RATE), "-ac", "1"]
+    args += ["-ac", "1", "-i", "pipe:0", "-af", filters, "-ar", str(SAMPLE_RATE), "-ac", "1"]
     args += ["-c:a", "libmp3lame", "-b:a", bitrate, "-reservoir", "0"]
     args += ["-write_xing", "0", "-id3v2_version", "0", "-f", "mp3", "pipe:1"]
     # As bytes: subprocess counts a memoryview in items, and a float is four of them.

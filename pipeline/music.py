@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from pipeline.audio import SAMPLE_RATE, Audio
+from pipeline.audio import Audio
+from pipeline.delivery import SAMPLE_RATE
 from pipeline.files import input_file
 from pipeline.yamlfile import read_yaml
 

@@ -15,7 +15,7 @@ import numpy as np
 import pyloudnorm
 import soundfile
 
-from pipeline.audio import SAMPLE_RATE
+from pipeline.delivery import SAMPLE_RATE, SPEECH_LUFS
 from pipeline.engines import load_engine
 from pipeline.errors import PipelineError
 from pipeline.files import atomic_output
@@ -31,7 +31,6 @@ PARAGRAPH = (
     "the people who build it. The quick brown fox jumps over the lazy dog, while six thick "
     "thistle sticks sit by the shore. Would you rather hear about memory, or about money?"
 )
-LOUDNESS = -20.0
 
 
 def make_reference(voice_path: Path, out: Path) -> float:
@@ -41,7 +40,7 @@ def make_reference(voice_path: Path, out: Path) -> float:
     engine = load_engine(Voice.load(voice_path))
     audio, _ = joined(engine, sentences(PARAGRAPH), SAMPLE_RATE, Timing())
     samples = audio.samples.astype(np.float64)
-    gain = LOUDNESS - pyloudnorm.Meter(audio.sample_rate).integrated_loudness(samples)
+    gain = SPEECH_LUFS - pyloudnorm.Meter(audio.sample_rate).integrated_loudness(samples)
     samples = np.clip(samples * 10 ** (gain / 20), -1.0, 1.0)
     with atomic_output(out) as tmp:
         soundfile.write(tmp, samples, audio.sample_rate, subtype="PCM_16", format="WAV")

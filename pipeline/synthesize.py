@@ -23,8 +23,9 @@ import numpy as np
 from tqdm import tqdm
 
 from pipeline import workers as workers_
-from pipeline.audio import SAMPLE_RATE, Audio
+from pipeline.audio import Audio
 from pipeline.cache import TurnCache
+from pipeline.delivery import SAMPLE_RATE
 from pipeline.engines import Engine, EngineFailure, load_engines
 from pipeline.errors import PipelineError
 from pipeline.level import LEVEL_VERSION, level_gain, leveled

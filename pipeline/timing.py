@@ -28,7 +28,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 
-from pipeline.mp3 import FRAME
+from pipeline.delivery import FRAME
 from pipeline.script import Turn
 
 REACTION_WORDS = 3  # "Right.", "Wait, really?": said at once, the way people react

@@ -11,9 +11,9 @@ import pytest
 
 from pipeline.assemble import Timing, assemble
 from pipeline.audio import Audio
+from pipeline.delivery import FRAME
 from pipeline.level import MASTER_HEADROOM_DB, SPEECH_LUFS, leveled
 from pipeline.master import Spec
-from pipeline.mp3 import FRAME
 from pipeline.script import parse_script
 from pipeline.speech import utterances
 from pipeline.synthesize import SpokenTurn

@@ -21,7 +21,8 @@ from mutagen import id3
 
 from pipeline.audio import Audio
 from pipeline.cache import TurnCache
-from pipeline.mp3 import FRAME, LEAD_FRAMES, split_frames
+from pipeline.delivery import FRAME
+from pipeline.mp3 import LEAD_FRAMES, split_frames
 from pipeline.production import prepare
 from pipeline.render import render
 from pipeline.speech import Utterance

@@ -14,9 +14,10 @@ import soundfile
 from conftest import decode, rms_db
 
 from pipeline.cache import TurnCache
+from pipeline.delivery import FRAME
 from pipeline.loudness import integrated, measure
 from pipeline.master import chain
-from pipeline.mp3 import CONTEXT_FRAMES, FRAME, crc16, encode_segments, segments
+from pipeline.mp3 import CONTEXT_FRAMES, crc16, encode_segments, segments
 
 RATE = 44_100
 

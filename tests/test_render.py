@@ -21,9 +21,9 @@ from conftest import FIXTURES, REPO, decode, ffprobe, rms_db
 
 from pipeline.assemble import Levels, Timing, assemble
 from pipeline.cli import main
+from pipeline.delivery import FRAME
 from pipeline.level import leveled
 from pipeline.loudness import measure
-from pipeline.mp3 import FRAME
 from pipeline.music import MusicLibrary
 from pipeline.production import prepare
 from pipeline.script import parse_script
