@@ -18,6 +18,7 @@ from typing import Any
 
 from lxml import etree
 
+from pipeline.clock import clock
 from pipeline.show import Show
 
 ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"
@@ -108,12 +109,6 @@ def pub_date(day: str) -> str:
     return email.utils.format_datetime(moment)
 
 
-def duration(seconds: float) -> str:
-    """``itunes:duration`` as H:MM:SS."""
-    whole = round(seconds)
-    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
-
-
 def feed_xml(show: Show, episodes: list[dict[str, Any]]) -> bytes:
     """The feed for ``show`` with ``episodes`` (catalogue entries), newest first."""
     rss = etree.Element("rss", {"version": "2.0"}, nsmap=NSMAP)
@@ -170,7 +165,7 @@ def _item(channel: etree._Element, show: Show, entry: dict[str, Any]) -> None:
     )
     _sub(item, _q(ITUNES, "title"), entry["title"])
     _sub(item, _q(ITUNES, "summary"), _as_html(entry["description"]))
-    _sub(item, _q(ITUNES, "duration"), duration(entry["duration"]))
+    _sub(item, _q(ITUNES, "duration"), clock(entry["duration"], hours=True, rounded=True))
     _sub(item, _q(ITUNES, "episode"), str(entry["episode"]))
     _sub(item, _q(ITUNES, "episodeType"), "full")
     _sub(item, _q(ITUNES, "explicit"), "true" if show.explicit else "false")

@@ -19,6 +19,7 @@ from typing import Any
 from mutagen import id3
 
 from pipeline.assemble import Mix
+from pipeline.clock import clock
 from pipeline.facts import FactSheet
 from pipeline.files import input_file
 from pipeline.outputs import Staging
@@ -194,7 +195,7 @@ def shownotes(script: Script, release: Release, voices: dict[str, str], music: s
     lines += [meta.description, "", "## Hosts", ""]
     lines += [f"- {host.name}: voice {voices[speaker]}" for speaker, host in meta.hosts.items()]
     lines += ["", "## Chapters", ""]
-    lines += [f"- {_clock(start / 1000)} {title}" for title, start, _ in release.chapters]
+    lines += [f"- {clock(start / 1000, pad=True)} {title}" for title, start, _ in release.chapters]
     if meta.facts is not None:
         sheet = FactSheet.load(meta.facts)
         lines += [
@@ -228,13 +229,6 @@ def shownotes(script: Script, release: Release, voices: dict[str, str], music: s
         lines.append(f"- Music: {music}")
     lines.append("- Produced offline with the Life is Artificial pipeline (GPL-3.0-or-later).")
     return "\n".join(lines) + "\n"
-
-
-def _clock(seconds: float) -> str:
-    whole = int(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
 def write_companions(

@@ -11,6 +11,7 @@ from typing import Any
 
 import jinja2
 
+from pipeline.clock import clock
 from pipeline.feed import url
 from pipeline.show import Show
 
@@ -133,13 +134,6 @@ _ENV = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
     keep_trailing_newline=True,
 )
-
-
-def clock(seconds: float) -> str:
-    """M:SS or H:MM:SS."""
-    whole = int(seconds)
-    hours, rest = divmod(whole, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
 def index_html(show: Show, episodes: list[dict[str, Any]]) -> str:

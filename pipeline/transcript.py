@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.assemble import Mix
+from pipeline.clock import clock
 from pipeline.script import Script
 from pipeline.speech import sentences
 
@@ -77,11 +78,7 @@ def _wrapped(sentence: str) -> list[list[str]]:
 
 
 def _timestamp(seconds: float, separator: str) -> str:
-    millis = round(seconds * 1000)
-    hours, rest = divmod(millis, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    secs, millis = divmod(rest, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
+    return clock(seconds, millis=separator)
 
 
 def to_vtt(all_cues: list[Cue]) -> str:
