@@ -28,43 +28,11 @@ from text_to_num import alpha2digit
 from pipeline.errors import PipelineError
 from pipeline.files import input_file
 from pipeline.script import Script, Turn
+from pipeline.units import FORMS
 from pipeline.yamlfile import YamlDoc, read_yaml
 
 # Spoken and written unit forms -> one canonical unit. Longest phrases are tried first.
-UNIT_FORMS: dict[str, tuple[str, ...]] = {
-    "%": ("percent", "per cent", "%"),
-    "x": ("times", "x", "fold"),
-    "USD": ("dollars", "dollar", "usd"),
-    "transistors": ("transistors",),
-    "cores": ("cores", "compute cores", "tensor cores"),
-    "mm2": ("square millimetres", "square millimeters", "mm²", "mm2"),
-    "in": ("inches", "inch"),
-    "U": ("rack units", "rack unit"),
-    "rack": ("of a rack", "of a standard rack", "of a standard datacenter rack", "racks"),
-    "GB": ("gigabytes", "gigabyte", "gb"),
-    "MB": ("megabytes", "megabyte", "mb"),
-    "GB/s": ("gigabytes per second", "gigabytes a second", "gb/s"),
-    "TB/s": ("terabytes per second", "terabytes a second", "tb/s"),
-    "PB/s": ("petabytes per second", "petabytes a second", "petabytes/sec", "pb/s"),
-    "Pb/s": ("petabits per second", "petabits a second", "petabits/sec"),
-    "Tb/s": ("terabits per second", "terabits a second", "terabits/sec"),
-    "Gb/s": ("gigabits per second", "gigabits a second", "gigabit", "gigabits"),
-    "W": ("watts", "watt"),
-    "kW": ("kilowatts", "kilowatt", "kw"),
-    "MW": ("megawatts", "megawatt", "mw"),
-    "parameters": ("parameters",),
-    "EFLOPS": ("exaflops",),
-    "PFLOPS": ("petaflops",),
-    "tokens/s": ("tokens a second", "tokens per second", "tokens/s"),
-    "nm": ("nanometres", "nanometers", "nanometre", "nanometer", "nm"),
-    "systems": ("systems", "machines"),
-    "PSU": ("power supplies", "power supply units", "standard power supplies"),
-    "links": ("links", "ethernet links"),
-    "years": ("years",),
-    "months": ("months",),
-    "day": (),  # a day of the month, recognised by the month name beside it
-    "year": (),  # a bare whole number from 1900 to 2100
-}
+UNIT_FORMS = FORMS  # the units a fact sheet may name, and the words that say them
 _UNITS = sorted(
     ((form, unit) for unit, forms in UNIT_FORMS.items() for form in forms),
     key=lambda pair: -len(pair[0]),

@@ -31,6 +31,7 @@ from num2words import num2words
 from pipeline.errors import PipelineError
 from pipeline.lexicon import Lexicon, Mode, with_plural, with_possessive
 from pipeline.script import Script, Turn
+from pipeline.units import SPOKEN
 
 __all__ = ["Mode", "Utterance", "normalize", "sentences", "speak", "utterances"]
 
@@ -105,36 +106,7 @@ _SCALES = {
     "trillion": "trillion",
 }
 # Unit abbreviations after a number: (singular, plural). Longest first when matching.
-UNITS: dict[str, tuple[str, str]] = {
-    "mm²": ("square millimeter", "square millimeters"),
-    "mm2": ("square millimeter", "square millimeters"),
-    "cm²": ("square centimeter", "square centimeters"),
-    "GB/s": ("gigabyte per second", "gigabytes per second"),
-    "TB/s": ("terabyte per second", "terabytes per second"),
-    "PB/s": ("petabyte per second", "petabytes per second"),
-    "Gb/s": ("gigabit per second", "gigabits per second"),
-    "Tb/s": ("terabit per second", "terabits per second"),
-    "Pb/s": ("petabit per second", "petabits per second"),
-    "Gbps": ("gigabit per second", "gigabits per second"),
-    "KB": ("kilobyte", "kilobytes"),
-    "MB": ("megabyte", "megabytes"),
-    "GB": ("gigabyte", "gigabytes"),
-    "TB": ("terabyte", "terabytes"),
-    "PB": ("petabyte", "petabytes"),
-    "Gb": ("gigabit", "gigabit"),  # "100 Gb Ethernet": an adjective
-    "kW": ("kilowatt", "kilowatts"),
-    "MW": ("megawatt", "megawatts"),
-    "W": ("watt", "watts"),
-    "nm": ("nanometer", "nanometer"),  # "7 nm process"
-    "mm": ("millimeter", "millimeters"),
-    "GHz": ("gigahertz", "gigahertz"),
-    "MHz": ("megahertz", "megahertz"),
-    "kHz": ("kilohertz", "kilohertz"),
-    "ms": ("millisecond", "milliseconds"),
-    "°C": ("degree Celsius", "degrees Celsius"),
-    "V": ("volt", "volts"),
-    "U": ("rack unit", "rack units"),
-}
+UNITS = SPOKEN  # written unit symbols and how a voice reads them
 _UNIT_RE = "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True))
 _WORD_RATE = re.compile(
     r"(?<=\S)/sec\b|(?<=bytes|flops)/s\b|(?<=bits)/s\b|(?<=[\ue100-\uf8ff])/s\b"

@@ -11,8 +11,8 @@ import pytest
 
 from pipeline.assemble import Timing, assemble
 from pipeline.audio import Audio
-from pipeline.delivery import FRAME
-from pipeline.level import MASTER_HEADROOM_DB, SPEECH_LUFS, leveled
+from pipeline.delivery import FRAME, SPEECH_LUFS
+from pipeline.level import MASTER_HEADROOM_DB, leveled
 from pipeline.master import Spec
 from pipeline.script import parse_script
 from pipeline.speech import utterances

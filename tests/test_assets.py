@@ -11,8 +11,9 @@ import yaml
 from conftest import REPO
 from PIL import Image
 
-from pipeline.compose import BAR_S, MUSIC_LUFS, TEMPO_BPM, compose_all, intro, sting, to_midi
+from pipeline.compose import BAR_S, TEMPO_BPM, compose_all, intro, sting, to_midi
 from pipeline.cover import SIZE, draw_cover
+from pipeline.delivery import SPEECH_LUFS
 from pipeline.music import MusicLibrary
 
 
@@ -32,7 +33,7 @@ def test_make_music_writes_every_piece(composed) -> None:
         assert piece.audio.sample_rate == 44_100
         # Levelled to the speech reference the mixer expects, and never clipping.
         loudness = pyloudnorm.Meter(44_100).integrated_loudness(samples)
-        assert loudness == pytest.approx(MUSIC_LUFS, abs=0.5)
+        assert loudness == pytest.approx(SPEECH_LUFS, abs=0.5)
         assert float(np.abs(samples).max()) < 1.0
     assert library.pieces["intro"].lead == pytest.approx(2 * BAR_S)
     assert 12 < library.pieces["intro"].audio.duration < 25
