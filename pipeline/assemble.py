@@ -12,9 +12,9 @@ encode apart. Engine silence is trimmed first (synthesize stage), so the gaps ar
 as planned.
 
 Levels. Every turn is brought to ``SPEECH_LUFS`` (ITU-R BS.1770 via pyloudnorm) by one
-gain, so the hosts match whatever their engine's raw level; this is done as each turn is
-spoken (``pipeline/level.py``), and a turn too short to measure takes its host's median
-gain here. Peaks are left to the master limiter (``pipeline/master.py``).
+gain, so the hosts match whatever their engine's raw level: measured as each turn is
+spoken and applied here, once (``pipeline/level.py``). Peaks are left to the master
+limiter (``pipeline/master.py``).
 
 Music plays at ``music_db`` relative to speech on its own and is ducked to ``duck_db``
 under speech, ramping down ``attack`` seconds before a voice comes in and back up
@@ -23,18 +23,14 @@ under speech, ramping down ``attack`` seconds before a voice comes in and back u
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline import level
 from pipeline.audio import Audio
 from pipeline.errors import PipelineError
-from pipeline.level import (
-    level_gain,
-    leveled,
-)
 from pipeline.music import MusicLibrary
 from pipeline.script import MusicCue, Pause, Script, Turn
 from pipeline.synthesize import SpokenTurn
@@ -160,7 +156,9 @@ def assemble(
     if not spoken_turns:
         raise PipelineError("nothing to assemble: the script has no turns", path=script.path)
     rate = spoken_turns[0].audio.sample_rate
-    gains = turn_gains(spoken_turns)
+    gains = level.gains(
+        [(t.utterance.turn.speaker, t.audio.samples, t.gain_db) for t in spoken_turns], rate
+    )
     queue = iter(zip(spoken_turns, gains, strict=True))
 
     def samples(seconds: float) -> int:
@@ -246,11 +244,9 @@ def assemble(
     # One full-length buffer; each turn and piece is added into it once.
     out = np.zeros(total, dtype=np.float32)
     for placement, turn_audio in zip(placements, spoken_turns, strict=True):
-        region = out[placement.start : placement.end]
-        if turn_audio.gain_db is None:  # not levelled when it was spoken
-            region += leveled(turn_audio.audio.samples, placement.gain_db, rate)
-        else:
-            region += turn_audio.audio.samples
+        out[placement.start : placement.end] += level.leveled(
+            turn_audio.audio.samples, placement.gain_db, rate
+        )
     speech = [(p.start, p.end) for p in placements]
     for mark in marks:
         piece = music.pieces.get(mark.name) if music else None
@@ -258,28 +254,6 @@ def assemble(
             envelope = duck_envelope(mark.at, len(piece.audio.samples), speech, rate, levels)
             out[mark.at : mark.end] += piece.audio.samples * envelope
     return Mix(Audio(out, rate), placements, chapters, marks)
-
-
-def turn_gains(spoken: list[SpokenTurn]) -> list[float]:
-    """The gain (dB) into each turn's dynamics chain that brings it to ``SPEECH_LUFS``:
-    the one it was levelled with when spoken, else searched now; a turn too short to
-    measure takes its host's median."""
-    rate = spoken[0].audio.sample_rate
-    measured = {}
-    for index, turn_audio in enumerate(spoken):
-        gain = turn_audio.gain_db
-        if gain is None:
-            gain = level_gain(turn_audio.audio.samples, rate)
-        if gain is not None:
-            measured[index] = gain
-    by_host: dict[str, list[float]] = {}
-    for index, gain in measured.items():
-        by_host.setdefault(spoken[index].utterance.turn.speaker, []).append(gain)
-    host_gain = {host: statistics.median(values) for host, values in by_host.items()}
-    return [
-        measured.get(index, host_gain.get(turn_audio.utterance.turn.speaker, 0.0))
-        for index, turn_audio in enumerate(spoken)
-    ]
 
 
 def duck_envelope(

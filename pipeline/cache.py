@@ -1,21 +1,24 @@
-"""A content-addressed cache of synthesized turns and encoded MP3 segments (``build/cache/``).
+"""Content-addressed caches under ``build/cache/``: synthesized turns, and encoded MP3
+segments, each kept by a key that hashes everything that made it.
 
 A turn's key is a SHA-256 of everything that changes its audio: the speech text (which
 carries the lexicon's phonemes or respellings), the engine's fingerprint (engine and
-package version, the model file's own hash, speaker, pace), the levelling settings and
-``CACHE_VERSION`` (how turns are trimmed, resampled and levelled). A stale entry can
-therefore never be found. Each entry is the turn's samples plus a small JSON record with
-their SHA-256, written data first and record last, each to a temporary name and renamed:
-a half-written entry has no record and is never served, and one whose data does not match
-its record is deleted and made again. MP3 segments (``pipeline/mp3.py``) are kept the same
-way under keys of their own. The folder is safe to delete at any time.
+package version, the model file's own hash, speaker, pace), the levelling and timing
+settings and ``CACHE_VERSION`` (how turns are trimmed and resampled). A segment's key
+hashes its samples, the mastering filters and the encoder (``pipeline/mp3.py``). A stale
+entry can therefore never be found.
+
+Each entry is its data plus a small JSON record holding the data's SHA-256, written data
+first and record last, each under a temporary name and renamed: a half-written entry has
+no record and is never served, and one whose data does not match its record, or whose
+record has the wrong shape, is deleted and made again. The folder is safe to delete at
+any time.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,26 +26,75 @@ from typing import Any
 import numpy as np
 
 from pipeline.audio import Audio
-from pipeline.files import temporary_name
+from pipeline.files import write_bytes
 
-CACHE_VERSION = 3  # bump when the synthesize stage changes what it stores
+CACHE_VERSION = 4  # bump when the synthesize stage changes what it stores (4: unlevelled)
+
+Spans = tuple[tuple[int, int], ...]
+"""Where each sentence of a turn is in its audio: (first sample, one past the last)."""
 
 
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file (a model's identity in an engine's fingerprint)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+@dataclass(frozen=True)
+class BlobStore:
+    """Checked bytes on disk by key: each entry's data and the record vouching for it."""
+
+    folder: Path
+    """Where entries live (shared: kinds differ by ``suffix``, keys never collide)."""
+
+    suffix: str
+    """The data files' suffix."""
+
+    def _paths(self, key: str) -> tuple[Path, Path]:
+        folder = self.folder / key[:2]
+        return folder / f"{key}{self.suffix}", folder / f"{key}.json"
+
+    def get(self, key: str) -> tuple[bytes, dict[str, Any]] | None:
+        """The bytes and record under ``key``; None if absent, half-written or corrupt (a
+        corrupt entry is removed, so it is made again)."""
+        data_path, record_path = self._paths(key)
+        try:
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+            raw = data_path.read_bytes()
+        except (OSError, ValueError):
+            return None
+        if not isinstance(record, dict) or hashlib.sha256(raw).hexdigest() != record.get("sha256"):
+            self.remove(key)
+            return None
+        return raw, record
+
+    def put(self, key: str, raw: bytes, record: dict[str, Any]) -> None:
+        """Store ``raw`` under ``key``: data first, then the record that vouches for it."""
+        data_path, record_path = self._paths(key)
+        write_bytes(data_path, raw)
+        record = record | {"sha256": hashlib.sha256(raw).hexdigest()}
+        write_bytes(record_path, json.dumps(record).encode())
+
+    def remove(self, key: str) -> None:
+        """Delete the entry under ``key``, so it is made again."""
+        for path in self._paths(key):
+            path.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class Said:
+    """A turn as its engine said it: what the synthesize stage makes and the cache keeps."""
+
+    audio: Audio
+    """What the engine said, trimmed and resampled, not levelled."""
+
+    gain_db: float | None
+    """The gain that levels it (``pipeline/level.py``); None: not measured, or too short."""
+
+    sentences: Spans
+    """Each sentence's span in ``audio``."""
 
 
 @dataclass(frozen=True)
 class TurnCache:
-    """Synthesized turns on disk, by key."""
+    """Synthesized turns by key."""
 
     folder: Path
-    """Where entries live."""
+    """The cache folder."""
 
     @staticmethod
     def key(fingerprint: str, text: str) -> str:
@@ -50,14 +102,13 @@ class TurnCache:
         material = f"{CACHE_VERSION}\0{fingerprint}\0{text}".encode()
         return hashlib.sha256(material).hexdigest()
 
-    def _paths(self, key: str, suffix: str) -> tuple[Path, Path]:
-        folder = self.folder / key[:2]
-        return folder / f"{key}{suffix}", folder / f"{key}.json"
+    @property
+    def _store(self) -> BlobStore:
+        return BlobStore(self.folder, ".f32")
 
-    def get(self, key: str) -> tuple[Audio, float | None, tuple[tuple[int, int], ...]] | None:
-        """The cached audio for ``key``, its levelling gain and its sentences' spans; None
-        if absent, half-written or corrupt."""
-        found = self.get_blob(key, ".f32")
+    def get(self, key: str) -> Said | None:
+        """The turn under ``key``; None if absent, half-written or corrupt."""
+        found = self._store.get(key)
         if found is None:
             return None
         raw, record = found
@@ -65,57 +116,75 @@ class TurnCache:
             samples = np.frombuffer(raw, dtype="<f4").astype(np.float32)
             spans = tuple((int(start), int(end)) for start, end in record.get("sentences", ()))
             gain = record.get("gain_db")
-            return (
-                Audio(samples, int(record["sample_rate"])),
-                None if gain is None else float(gain),
-                spans,
-            )
+            audio = Audio(samples, int(record["sample_rate"]))
+            return Said(audio, None if gain is None else float(gain), spans)
         except (KeyError, TypeError, ValueError):  # a record of another shape: make it again
-            self.remove(key, ".f32")
+            self._store.remove(key)
             return None
 
-    def put(
-        self,
-        key: str,
-        audio: Audio,
-        gain_db: float | None = None,
-        sentences: tuple[tuple[int, int], ...] = (),
-    ) -> None:
-        """Store ``audio`` (levelled by ``gain_db``, if given) and where its sentences are
-        under ``key``."""
-        raw = audio.samples.astype("<f4", copy=False).tobytes()
-        record = {"sample_rate": audio.sample_rate, "samples": len(audio.samples)}
-        record |= {"gain_db": gain_db, "sentences": [list(span) for span in sentences]}
-        self.put_blob(key, raw, record, ".f32")
+    def put(self, key: str, turn: Said) -> None:
+        """Store ``turn`` under ``key``."""
+        raw = turn.audio.samples.astype("<f4", copy=False).tobytes()
+        record = {"sample_rate": turn.audio.sample_rate, "samples": len(turn.audio.samples)}
+        record |= {"gain_db": turn.gain_db, "sentences": [list(span) for span in turn.sentences]}
+        self._store.put(key, raw, record)
 
-    def get_blob(self, key: str, suffix: str = ".bin") -> tuple[bytes, dict[str, Any]] | None:
-        """The bytes and record stored under ``key``; None if absent, half-written or
-        corrupt (a corrupt entry is removed, so it is made again)."""
-        data_path, record_path = self._paths(key, suffix)
+
+@dataclass(frozen=True)
+class SegmentReading:
+    """What the loudness meter read of an encoded MP3 segment, as decoded."""
+
+    true_peak_db: float
+    """Its highest true peak (dBTP)."""
+
+    times: tuple[float, ...]
+    """Seconds from the segment's start at which momentary loudness was read."""
+
+    momentary: tuple[float, ...]
+    """Momentary loudness (400 ms) at each of ``times``, LUFS."""
+
+    def to_json(self) -> dict[str, Any]:
+        """As a JSON object."""
+        return {"true_peak_db": self.true_peak_db, "times": self.times, "momentary": self.momentary}
+
+    @staticmethod
+    def from_json(record: dict[str, Any]) -> SegmentReading:
+        """From ``to_json``'s object (``ValueError`` if it has another shape)."""
         try:
-            record = json.loads(record_path.read_text(encoding="utf-8"))
-            raw = data_path.read_bytes()
-        except (OSError, ValueError):
-            return None
-        if not isinstance(record, dict) or hashlib.sha256(raw).hexdigest() != record.get("sha256"):
-            self.remove(key, suffix)
-            return None
-        return raw, record
+            times, momentary = record["times"], record["momentary"]
+            if not (isinstance(times, list) and isinstance(momentary, list)):
+                raise TypeError("not lists")
+            return SegmentReading(
+                float(record["true_peak_db"]),
+                tuple(float(t) for t in times),
+                tuple(float(m) for m in momentary),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a segment reading: {exc}") from None
 
-    def remove(self, key: str, suffix: str = ".bin") -> None:
-        """Delete the entry under ``key``, so it is made again."""
-        for path in self._paths(key, suffix):
-            path.unlink(missing_ok=True)
 
-    def put_blob(self, key: str, raw: bytes, record: dict[str, Any], suffix: str = ".bin") -> None:
-        """Store ``raw`` under ``key``: data first, then the record that vouches for it."""
-        data_path, record_path = self._paths(key, suffix)
-        data_path.parent.mkdir(parents=True, exist_ok=True)
-        record = record | {"sha256": hashlib.sha256(raw).hexdigest()}
-        for path, content in ((data_path, raw), (record_path, json.dumps(record).encode())):
-            tmp = temporary_name(path)
-            try:
-                tmp.write_bytes(content)
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
+@dataclass(frozen=True)
+class SegmentCache:
+    """Encoded MP3 segments by key: their frames and what the meter read of them."""
+
+    folder: Path
+    """The cache folder."""
+
+    @property
+    def _store(self) -> BlobStore:
+        return BlobStore(self.folder, ".mp3")
+
+    def get(self, key: str) -> tuple[bytes, SegmentReading] | None:
+        """The frames and reading under ``key``; None if absent, half-written or corrupt."""
+        found = self._store.get(key)
+        if found is None:
+            return None
+        try:
+            return found[0], SegmentReading.from_json(found[1])
+        except ValueError:  # a record of another shape: make it again
+            self._store.remove(key)
+            return None
+
+    def put(self, key: str, frames: bytes, reading: SegmentReading) -> None:
+        """Store a segment's ``frames`` and ``reading`` under ``key``."""
+        self._store.put(key, frames, reading.to_json())

@@ -233,8 +233,8 @@ def _render(args: argparse.Namespace, overrides: dict[str, Path]) -> int:
         "unchanged, not encoded again"
         if report.passes == 0
         else f"{report.passes} mastering pass{'es' if report.passes > 1 else ''}; "
-        f"last pass encoded {report.encoded} of "
-        f"{report.encoded + report.reused} segments"
+        f"last pass encoded {result.segments_encoded} of "
+        f"{result.segments_encoded + result.segments_reused} segments"
     )
     print(
         f"wrote {result.outputs.mp3}: {int(minutes)}:{seconds:04.1f}, {result.turns} turns, "

@@ -12,6 +12,7 @@ a killed one left behind (``sweep``) without touching the files of a run still g
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -90,11 +91,32 @@ def atomic_output(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def write_bytes(path: Path, data: bytes) -> Path:
+    """Write ``data`` at ``path``, atomically."""
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(data)
+    return path
+
+
 def write_text(path: Path, text: str) -> Path:
     """Write ``text`` at ``path``, atomically."""
-    with atomic_output(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return path
+    return write_bytes(path, text.encode("utf-8"))
+
+
+def copy_file(source: Path, destination: Path) -> Path:
+    """Copy ``source`` to ``destination``, atomically."""
+    with atomic_output(destination) as tmp:
+        shutil.copyfile(source, tmp)
+    return destination
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file, read a megabyte at a time."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_json(path: Path, data: Any) -> Path:

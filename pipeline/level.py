@@ -1,9 +1,11 @@
 """Levelling a turn: to the speech level, by gain alone, as the master limiter will hear it.
 
-Done to each turn as it is synthesized (``pipeline/synthesize.py``), so the work is
-shared between cores and the levelled turn is what the cache keeps. One gain brings the
-turn to ``SPEECH_LUFS`` (ITU-R BS.1770, pyloudnorm): no filter, since even an inaudible
-30 Hz high-pass cost some of Piper's turns 0.08 of DNSMOS quality.
+Each turn's gain is measured as it is synthesized (``pipeline/synthesize.py``), so the
+work is shared between cores and the cache keeps it beside the turn's audio; the mix
+applies it, once (``pipeline/assemble.py``), and takes a host's median gain for a turn
+too short to measure (``gains``). One gain brings the turn to ``SPEECH_LUFS`` (ITU-R
+BS.1770, pyloudnorm): no filter, since even an inaudible 30 Hz high-pass cost some of
+Piper's turns 0.08 of DNSMOS quality.
 
 The gain is searched through a model of the master limiter, which holds peaks
 ``MASTER_HEADROOM_DB`` above the speech level: a peaky voice (Piper's peaks stand about
@@ -17,6 +19,9 @@ quality; the master limiter alone costs them less than 0.05.
 
 from __future__ import annotations
 
+import statistics
+from collections.abc import Sequence
+
 import numpy as np
 import pedalboard
 import pyloudnorm
@@ -29,7 +34,7 @@ MAX_TURN_GAIN_DB = 20.0
 # (-2 dBFS in a file at -19 LUFS; a test holds the two together).
 MASTER_HEADROOM_DB = 17.0
 LEVEL_PASSES = 6
-# Part of every cached turn's key (turns are cached levelled): a change of levels is a miss.
+# Part of every cached turn's key (its gain is cached with it): a change of levels is a miss.
 LEVEL_VERSION = f"level {SPEECH_LUFS:g} master {MASTER_HEADROOM_DB:g} v3"
 
 
@@ -80,3 +85,20 @@ def level_gain(samples: np.ndarray, rate: int) -> float | None:
 def leveled(samples: np.ndarray, gain_db: float, rate: int) -> np.ndarray:
     """A turn gained by ``gain_db``."""
     return pedalboard.Gain(gain_db)(samples, rate)
+
+
+def gains(turns: Sequence[tuple[str, np.ndarray, float | None]], rate: int) -> list[float]:
+    """The levelling gain of each ``(speaker, samples, gain measured when spoken)`` turn:
+    that gain, else measured now; a turn too short to measure takes its host's median."""
+    measured = [
+        gain if gain is not None else level_gain(samples, rate) for _, samples, gain in turns
+    ]
+    by_host: dict[str, list[float]] = {}
+    for (speaker, _, _), gain in zip(turns, measured, strict=True):
+        if gain is not None:
+            by_host.setdefault(speaker, []).append(gain)
+    median = {host: statistics.median(values) for host, values in by_host.items()}
+    return [
+        gain if gain is not None else median.get(speaker, 0.0)
+        for (speaker, _, _), gain in zip(turns, measured, strict=True)
+    ]

@@ -14,16 +14,18 @@ segments that changed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from pipeline.assemble import Mix
 from pipeline.delivery import MASTER_LUFS, SPEECH_LUFS
 from pipeline.errors import PipelineError
 from pipeline.loudness import Measurement, integrated, short_term
-from pipeline.mp3 import Encoded
+
+if TYPE_CHECKING:
+    from pipeline.mp3 import Encoded
 
 OVERSAMPLE = 4
 
@@ -73,11 +75,44 @@ class MasterReport:
     passes: int
     """Encodes it took."""
 
-    encoded: int = 0
-    """Segments the last pass encoded."""
+    def to_json(self) -> dict[str, Any]:
+        """As a JSON object (the render state keeps it)."""
+        return dataclasses.asdict(self)
 
-    reused: int = 0
-    """Segments the last pass took from the cache."""
+    @staticmethod
+    def from_json(record: Any, passes: int = 0) -> MasterReport:
+        """From ``to_json``'s object, as a report of ``passes`` encodes (``ValueError`` if
+        it has another shape)."""
+        try:
+            measured = record["measured"]
+            return MasterReport(
+                measured=Measurement(
+                    float(measured["loudness_lufs"]),
+                    float(measured["true_peak_db"]),
+                    tuple(map(float, measured["times"])),
+                    tuple(map(float, measured["momentary"])),
+                    tuple(map(float, measured["short_term"])),
+                ),
+                gain_db=float(record["gain_db"]),
+                limit_db=float(record["limit_db"]),
+                passes=passes,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a mastering report: {exc!r}") from None
+
+
+class Encoder(Protocol):
+    """Writes the mix through a filter graph and meters what it wrote
+    (``pipeline/mp3.py``'s ``SegmentEncoder``)."""
+
+    @property
+    def sample_rate(self) -> int:
+        """The mix's sample rate."""
+        ...
+
+    def encode(self, filters: str) -> Encoded:
+        """Write the file through ``filters`` (an ffmpeg filter graph)."""
+        ...
 
 
 def chain(gain_db: float, limit_db: float, rate: int) -> str:
@@ -94,19 +129,17 @@ def chain(gain_db: float, limit_db: float, rate: int) -> str:
 
 
 def master(
-    mix: Mix,
-    encode: Callable[[str], Encoded],
+    encoder: Encoder,
     spec: Spec | None = None,
     previous: MasterReport | None = None,
 ) -> MasterReport:
-    """Encode ``mix`` through the mastering chain until the file meets ``spec``.
+    """Encode the mix through the mastering chain until the file meets ``spec``.
 
-    ``encode(filters)`` writes the MP3 with that ffmpeg filter graph. ``previous``, the
-    last render's report, is where the search starts: its gain and limit, unchanged, so
-    the segments an edit did not touch are encoded exactly as before.
+    ``previous``, the last render's report, is where the search starts: its gain and
+    limit, unchanged, so the segments an edit did not touch are encoded exactly as before.
     """
     spec = spec or Spec()
-    rate = mix.audio.sample_rate
+    rate = encoder.sample_rate
     if previous is not None:
         gain_db, limit_db = previous.gain_db, previous.limit_db
     else:
@@ -117,7 +150,7 @@ def master(
     tried: tuple[float, float] | None = None  # the last pass's gain and loudness
     while True:
         done += 1
-        encoded = encode(chain(gain_db, limit_db, rate))
+        encoded = encoder.encode(chain(gain_db, limit_db, rate))
         measured = Measurement(
             loudness_lufs=integrated(encoded.momentary),
             true_peak_db=encoded.true_peak_db,
@@ -142,7 +175,7 @@ def master(
         if not peak_ok:
             limit_db -= measured.true_peak_db - spec.true_peak_db + 0.1
         gain_db += (spec.loudness_lufs - measured.loudness_lufs) / slope
-    report = MasterReport(measured, gain_db, limit_db, done, encoded.encoded, encoded.reused)
+    report = MasterReport(measured, gain_db, limit_db, done)
     off_target = abs(measured.loudness_lufs - spec.loudness_lufs) > spec.tolerance_lu
     if off_target or measured.true_peak_db > spec.true_peak_db:
         raise PipelineError(

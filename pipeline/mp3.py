@@ -28,12 +28,12 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from mutagen.mp3 import HeaderNotFoundError, MPEGFrame
 
-from pipeline.cache import TurnCache
+from pipeline.audio import Audio
+from pipeline.cache import SegmentCache, SegmentReading
 from pipeline.delivery import BITRATE, FRAME, SAMPLE_RATE
 from pipeline.errors import PipelineError
 from pipeline.files import temporary_name
@@ -101,13 +101,52 @@ def segments(
     return [Segment(a, b) for a, b in itertools.pairwise([*cuts, length])]
 
 
+@dataclass
+class SegmentEncoder:
+    """The mix's encoder, which mastering drives (``pipeline/master.py``): each pass
+    writes ``path`` through new filters, a segment at a time, on ``workers`` threads,
+    encoding again only the segments ``cache`` does not hold."""
+
+    audio: Audio
+    """The mix."""
+
+    path: Path
+    """Where the MP3 goes."""
+
+    chapters: Sequence[int] = ()
+    """Chapter starts (samples): segments are cut just before them (see ``segments``)."""
+
+    cache: SegmentCache | None = None
+    """Segments already encoded (None: encode every one)."""
+
+    workers: int = 1
+    """Segments encoded at once."""
+
+    last: Encoded | None = None
+    """What the last pass wrote."""
+
+    @property
+    def sample_rate(self) -> int:
+        """The mix's sample rate."""
+        return self.audio.sample_rate
+
+    def encode(self, filters: str) -> Encoded:
+        """Write the MP3 through ``filters`` (an ffmpeg filter graph)."""
+        samples, rate = self.audio.samples, self.audio.sample_rate
+        parts = segments(len(samples), self.chapters)
+        self.last = encode_segments(
+            samples, rate, parts, filters, self.path, self.cache, self.workers
+        )
+        return self.last
+
+
 def encode_segments(
     samples: np.ndarray,
     rate: int,
     parts: Sequence[Segment],
     filters: str,
     path: Path,
-    cache: TurnCache | None = None,
+    cache: SegmentCache | None = None,
     workers: int = 1,
     bitrate: str = BITRATE,
 ) -> Encoded:
@@ -117,17 +156,16 @@ def encode_segments(
         raise ValueError(f"segments are cut on {SAMPLE_RATE} Hz frames, not {rate} Hz")
     length = len(samples)
 
-    def one(part: Segment) -> tuple[bytes, dict[str, Any], bool]:
+    def one(part: Segment) -> tuple[bytes, SegmentReading, bool]:
         last = part.end == length
         lo = max(0, part.start - CONTEXT_FRAMES * FRAME)
         hi = length if last else min(length, part.end + CONTEXT_FRAMES * FRAME)
         window = samples[lo:hi]
         skip, keep = (part.start - lo) // FRAME, None if last else (part.end - part.start) // FRAME
         key = _key(window, filters, bitrate, skip, keep)
-        if cache is not None:
-            found = cache.get_blob(key)
-            if found is not None and _valid_record(found[1]):
-                return found[0], found[1], False
+        found = cache.get(key) if cache is not None else None
+        if found is not None:
+            return *found, False
         frames = split_frames(_lame(window, rate, filters, bitrate))
         kept = frames[skip:] if keep is None else frames[skip : skip + keep]
         if keep is not None and len(kept) != keep:
@@ -135,11 +173,11 @@ def encode_segments(
         # Decoded from up to two frames earlier, so the first kept frame is decoded whole.
         before = min(skip, 2)
         frames_read = b"".join(frames[skip - before : skip + len(kept)])
-        record = _meter(frames_read, before * FRAME / SAMPLE_RATE)
+        reading = _meter(frames_read, before * FRAME / SAMPLE_RATE)
         data = b"".join(kept)
         if cache is not None:
-            cache.put_blob(key, data, record)
-        return data, record, True
+            cache.put(key, data, reading)
+        return data, reading, True
 
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
     try:
@@ -161,26 +199,17 @@ def encode_segments(
     _write_lame_delay(path, length)
     times = [
         part.start / SAMPLE_RATE + t
-        for part, (_, record, _) in zip(parts, results, strict=True)
-        for t in record["times"]
+        for part, (_, reading, _) in zip(parts, results, strict=True)
+        for t in reading.times
     ]
     return Encoded(
         path=path,
-        true_peak_db=max(record["true_peak_db"] for _, record, _ in results),
+        true_peak_db=max(reading.true_peak_db for _, reading, _ in results),
         times=tuple(times),
-        momentary=tuple(m for _, record, _ in results for m in record["momentary"]),
+        momentary=tuple(m for _, reading, _ in results for m in reading.momentary),
         encoded=sum(1 for *_, new in results if new),
         reused=sum(1 for *_, new in results if not new),
     )
-
-
-def _valid_record(record: dict[str, Any]) -> bool:
-    """Whether a cached segment's record has the meter readings a segment needs."""
-    try:
-        float(record["true_peak_db"])
-        return all(isinstance(record[k], list) for k in ("times", "momentary"))
-    except (KeyError, TypeError, ValueError):
-        return False
 
 
 def split_frames(data: bytes) -> list[bytes]:
@@ -228,7 +257,7 @@ def _lame(window: np.ndarray, rate: int, filters: str, bitrate: str) -> bytes:
     return _run(args, memoryview(np.ascontiguousarray(window, dtype="<f4")).cast("B")).stdout
 
 
-def _meter(frames: bytes, lead_s: float) -> dict[str, Any]:
+def _meter(frames: bytes, lead_s: float) -> SegmentReading:
     """A segment's frames as decoded, through ffmpeg's ebur128 meter: its true peak, and
     its momentary loudness every 100 ms from 400 ms after ``lead_s`` (where it starts)."""
     measured = measure_mp3(frames, "a segment")
@@ -237,11 +266,9 @@ def _meter(frames: bytes, lead_s: float) -> dict[str, Any]:
         for t, m in zip(measured.times, measured.momentary, strict=True)
         if t - lead_s >= BLOCK_S - 1e-6
     ]
-    return {
-        "true_peak_db": measured.true_peak_db,
-        "times": [t for t, _ in ticks],
-        "momentary": [m for _, m in ticks],
-    }
+    return SegmentReading(
+        measured.true_peak_db, tuple(t for t, _ in ticks), tuple(m for _, m in ticks)
+    )
 
 
 def _remux(raw: Path, path: Path) -> None:

@@ -15,18 +15,16 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-import shutil
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.cache import file_digest
 from pipeline.errors import PipelineError
 from pipeline.facts import FactSheet
 from pipeline.feed import episodes_from_feed, feed_xml
-from pipeline.files import atomic_output, read_json_record, sweep_tree, write_text
+from pipeline.files import copy_file, file_digest, read_json_record, sweep_tree, write_text
 from pipeline.outputs import OutputSet
 from pipeline.script import Script, parse_script
 from pipeline.show import Show, Target
@@ -316,8 +314,7 @@ def _copy(source: Path, destination: Path) -> None:
         and (file_digest(destination) == file_digest(source))
     ):
         return
-    with atomic_output(destination) as tmp:
-        shutil.copyfile(source, tmp)
+    copy_file(source, destination)
 
 
 def _deliver(

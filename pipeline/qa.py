@@ -324,7 +324,7 @@ def raw_turns(script_path: Path, timeline: dict[str, Any]) -> dict[int, np.ndarr
         sample_rate=RECOGNISER_RATE,
         voices=production.voices,
         workers=default_workers(),
-        level=False,
+        measure=False,
     )
     return {index: turn.audio.samples for index, turn in zip(chosen, spoken, strict=True)}
 

@@ -8,14 +8,13 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from pipeline.assemble import assemble
-from pipeline.cache import TurnCache, file_digest
-from pipeline.files import read_json_record, write_text
-from pipeline.loudness import Measurement, require_ffmpeg
+from pipeline.assemble import Mix, assemble
+from pipeline.cache import SegmentCache, TurnCache
+from pipeline.files import file_digest, read_json_record, write_text
+from pipeline.loudness import require_ffmpeg
 from pipeline.master import MasterReport, Spec, master
-from pipeline.mp3 import Encoded, encode_segments, segments
+from pipeline.mp3 import SegmentEncoder
 from pipeline.outputs import OutputSet
 from pipeline.overview import draw_overview
 from pipeline.package import Release, tag_mp3, write_companions
@@ -41,19 +40,61 @@ class RenderResult:
     mastering: MasterReport
     """Loudness and peak of the delivered MP3."""
 
+    segments_encoded: int = 0
+    """MP3 segments the last mastering pass encoded (none when the mix was unchanged)."""
 
-def _state_path(cache: Path | None, output: Path) -> Path | None:
-    if cache is None:
-        return None
-    name = hashlib.sha256(str(output.resolve()).encode()).hexdigest()[:16]
-    return cache / f"render-{name}.json"
-
-
-def _read_state(path: Path | None) -> dict[str, Any]:
-    return (read_json_record(path, dict) if path else None) or {}
+    segments_reused: int = 0
+    """MP3 segments it took from the cache."""
 
 
-def _mix_digest(mix: Any, release: Release, spec: Spec | None) -> str:
+@dataclass(frozen=True)
+class RenderState:
+    """What the last render to an output made, kept in the cache: an unchanged mix is not
+    mastered again, and a changed one starts from the last gain and limit."""
+
+    mix: str
+    """SHA-256 of what the MP3 is made from (``mix_digest``)."""
+
+    output: str
+    """SHA-256 of the MP3 it wrote."""
+
+    report: MasterReport
+    """How it was mastered."""
+
+    @staticmethod
+    def path(cache: Path, output: Path) -> Path:
+        """Where the state of renders to ``output`` is kept in ``cache``."""
+        name = hashlib.sha256(str(output.resolve()).encode()).hexdigest()[:16]
+        return cache / f"render-{name}.json"
+
+    @staticmethod
+    def load(path: Path) -> RenderState | None:
+        """The state at ``path``; None if missing or of another shape (master afresh)."""
+        record = read_json_record(path, dict)
+        try:
+            return (
+                RenderState(
+                    str(record["mix"]),
+                    str(record["output"]),
+                    MasterReport.from_json(record["report"]),
+                )
+                if record
+                else None
+            )
+        except (KeyError, ValueError):
+            return None
+
+    def save(self, path: Path) -> None:
+        """Write the state at ``path``, atomically."""
+        record = {"mix": self.mix, "output": self.output, "report": self.report.to_json()}
+        write_text(path, json.dumps(record) + "\n")
+
+    def unchanged(self, digest: str, output: Path) -> bool:
+        """Whether ``output`` is intact and was made from a mix of ``digest``."""
+        return self.mix == digest and output.is_file() and file_digest(output) == self.output
+
+
+def mix_digest(mix: Mix, release: Release, spec: Spec | None) -> str:
     """What the MP3 is made from: the mixed samples, the tag and the delivery spec."""
     digest = hashlib.sha256(memoryview(mix.audio.samples))  # no copy of the whole mix
     tag = dataclasses.asdict(release) | {
@@ -62,42 +103,6 @@ def _mix_digest(mix: Any, release: Release, spec: Spec | None) -> str:
     digest.update(json.dumps(tag, sort_keys=True, default=str).encode())
     digest.update(repr(spec or Spec()).encode())
     return digest.hexdigest()
-
-
-def _unchanged(state: dict[str, Any], digest: str, output: Path) -> MasterReport | None:
-    """The last render's report when nothing that makes the MP3 changed and it is intact."""
-    if state.get("mix") != digest or not output.is_file():
-        return None
-    if file_digest(output) != state.get("output"):
-        return None
-    return _previous(state)
-
-
-def _previous(state: dict[str, Any]) -> MasterReport | None:
-    try:
-        measured = state["report"]["measured"]
-        return MasterReport(
-            measured=Measurement(
-                measured["loudness_lufs"],
-                measured["true_peak_db"],
-                tuple(measured["times"]),
-                tuple(measured["momentary"]),
-                tuple(measured["short_term"]),
-            ),
-            gain_db=state["report"]["gain_db"],
-            limit_db=state["report"]["limit_db"],
-            passes=0,
-        )
-    except (KeyError, TypeError, ValueError):  # a record of another shape: master afresh
-        return None
-
-
-def _write_state(path: Path | None, digest: str, output: Path, report: MasterReport) -> None:
-    if path is None:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {"mix": digest, "output": file_digest(output), "report": dataclasses.asdict(report)}
-    write_text(path, json.dumps(state) + "\n")
 
 
 def voice_credit(voice: Voice) -> str:
@@ -141,26 +146,26 @@ def render(
     mix = assemble(script, spoken, timing, production.music)
     del spoken  # the mix holds every turn now: free the separate copies before mastering
     release = Release.of(script, mix)
-    state_path = _state_path(cache, output)
-    state = _read_state(state_path)
-    digest = _mix_digest(mix, release, spec)
+    state_path = RenderState.path(cache, output) if cache is not None else None
+    state = RenderState.load(state_path) if state_path else None
+    digest = mix_digest(mix, release, spec)
     voices = {speaker: voice_credit(v) for speaker, v in production.voices.items()}
     music_credit = production.music.license if production.music else ""
     files = {speaker: voice.path for speaker, voice in production.voices.items()}
+    encoder = None
     with outputs.replace() as staging:
-        report = _unchanged(state, digest, output)
-        mp3 = output
-        if report is None:
-            previous = _previous(state)
-            parts = segments(len(mix.audio.samples), [c.start for c in mix.chapters])
-            threads = default_workers() if workers is None else workers
+        if state is not None and state.unchanged(digest, output):
+            report, mp3 = state.report, output
+        else:
             mp3 = staging.path(output)
-
-            def encode(filters: str) -> Encoded:
-                samples, rate = mix.audio.samples, mix.audio.sample_rate
-                return encode_segments(samples, rate, parts, filters, mp3, turn_cache, threads)
-
-            report = master(mix, encode, spec, previous)
+            encoder = SegmentEncoder(
+                mix.audio,
+                mp3,
+                [c.start for c in mix.chapters],
+                SegmentCache(cache) if cache is not None else None,
+                default_workers() if workers is None else workers,
+            )
+            report = master(encoder, spec, state.report if state else None)
             tag_mp3(mp3, release)
         made_from = {
             "script": {"path": str(script.path), "sha256": script.digest},
@@ -174,11 +179,14 @@ def render(
             staging.path(outputs.overview),
             target_lufs=(spec or Spec()).loudness_lufs,
         )
-    if report.passes:
-        _write_state(state_path, digest, output, report)
+    if state_path is not None and report.passes:
+        RenderState(digest, file_digest(output), report).save(state_path)
+    last = encoder.last if encoder else None
     return RenderResult(
         outputs=outputs,
         duration=mix.audio.duration,
         turns=len(mix.placements),
         mastering=report,
+        segments_encoded=last.encoded if last else 0,
+        segments_reused=last.reused if last else 0,
     )

@@ -4,7 +4,8 @@ A turn is spoken a sentence at a time; each sentence's own silence is trimmed an
 sentences are joined by the timing model's pauses (``pipeline/timing.py``), so every
 engine pauses alike and each sentence's place in the turn is known (for captions).
 
-Turns already in the cache (``pipeline/cache.py``) are not spoken again; the rest go to
+Each turn's levelling gain is measured as it is spoken (``pipeline/level.py``); the mix
+applies it. Turns already in the cache (``pipeline/cache.py``) are not spoken again; the rest go to
 worker processes (``pipeline/workers.py``), by default one per core, each loading its
 engines once. An engine that makes no progress for its voice's ``timeout`` is stopped and
 the render fails at that turn. Every finished turn is cached at once, so a render that is
@@ -24,40 +25,36 @@ from tqdm import tqdm
 
 from pipeline import workers as workers_
 from pipeline.audio import Audio
-from pipeline.cache import TurnCache
+from pipeline.cache import Said, Spans, TurnCache
 from pipeline.delivery import SAMPLE_RATE
 from pipeline.engines import Engine, EngineFailure, load_engines
 from pipeline.errors import PipelineError
-from pipeline.level import LEVEL_VERSION, level_gain, leveled
+from pipeline.level import LEVEL_VERSION, level_gain
 from pipeline.speech import Utterance
 from pipeline.timing import Timing
 from pipeline.voices import Voice
 
 _worker_engines: dict[str, Engine] = {}  # one set per worker process, loaded once
 LOAD_TIMEOUT_S = 300.0  # a worker loading its engine (Coqui's largest models take ~1 min)
-Spans = tuple[tuple[int, int], ...]
-"""Where each sentence of a turn is in its audio: (first sample, one past the last)."""
-Said = tuple[Audio, float | None, Spans]
-"""A spoken turn: its audio, its levelling gain (None: not levelled) and its sentences."""
 
 
 @dataclass(frozen=True)
 class SpokenTurn:
-    """An utterance's audio: engine silence trimmed, resampled to the delivery rate, and
-    levelled (``pipeline/level.py``)."""
+    """An utterance's audio: engine silence trimmed, resampled to the delivery rate, with
+    the gain that levels it (``pipeline/level.py``)."""
 
     utterance: Utterance
     """What was said, and the turn it came from."""
 
     audio: Audio
-    """The speech: levelled if ``gain_db`` is set."""
+    """The speech, as the engine said it (not levelled)."""
 
     key: str = ""
     """Its cache key ('' when not cached)."""
 
     gain_db: float | None = None
-    """The levelling gain already applied; None when not levelled yet (a turn too short to
-    measure is levelled in the mix, with its host's median gain)."""
+    """The gain that levels it; None: not measured, or too short to measure (the mix
+    measures it, or gives it its host's median gain)."""
 
     sentences: Spans = ()
     """Each sentence's span in ``audio``, one per sentence of the utterance (empty: not
@@ -80,14 +77,14 @@ def synthesize(
     voices: dict[str, Voice] | None = None,
     workers: int = 1,
     timing: Timing | None = None,
-    level: bool = True,
+    measure: bool = True,
 ) -> list[SpokenTurn]:
     """Speak every utterance (from the cache where it can), in order.
 
     With ``voices``, turns are spoken by ``workers`` worker processes
     (``pipeline/workers.py``), which a stuck engine or Ctrl-C cannot hold; without, by the
-    ``engines`` here. ``level=False`` gives what the engines said, unlevelled (for QA; not
-    cached).
+    ``engines`` here. ``measure=False`` leaves the levelling gains unmeasured and keeps
+    nothing in the cache (QA, at another sample rate).
     """
     timing = timing or Timing()
     keys = [
@@ -95,11 +92,11 @@ def synthesize(
             f"{engines[u.turn.speaker].fingerprint} {LEVEL_VERSION} {timing.key()}",
             "\n".join(u.sentences),
         )
-        if cache and level
+        if cache and measure
         else ""
         for u in utterances
     ]
-    cache = cache if level else None
+    cache = cache if measure else None
     done: dict[int, Said] = {}
     if cache is not None:
         for index, key in enumerate(keys):
@@ -119,14 +116,14 @@ def synthesize(
         def finish(index: int, said: Said) -> None:
             done[index] = said
             if cache is not None:
-                cache.put(keys[index], *said)  # at once: a stopped render resumes here
+                cache.put(keys[index], said)  # at once: a stopped render resumes here
             bar.update(1)
 
         if voices is None:  # a library call with loaded engines only: speak here
             for index in todo:
                 said = utterances[index]
                 engine = engines[said.turn.speaker]
-                finish(index, _speak(said, engine, script_path, sample_rate, timing, level))
+                finish(index, _speak(said, engine, script_path, sample_rate, timing, measure))
         elif todo:
             plans = plan_pools(utterances, todo, voices, max(1, workers))
             groups = [
@@ -146,7 +143,7 @@ def synthesize(
                         utterances[i].sentences,
                         sample_rate,
                         timing,
-                        level,
+                        measure,
                     ),
                     voices[utterances[i].turn.speaker].timeout,
                 )
@@ -162,7 +159,7 @@ def synthesize(
                 said = utterances[exc.key]
                 raise _failure(said, engines[said.turn.speaker].name, script_path, exc) from None
     return [
-        SpokenTurn(said, done[index][0], keys[index], done[index][1], done[index][2])
+        SpokenTurn(said, done[index].audio, keys[index], done[index].gain_db, done[index].sentences)
         for index, said in enumerate(utterances)
     ]
 
@@ -202,12 +199,12 @@ def speak_in_worker(
     sentences: Sequence[str],
     rate: int,
     timing: Timing,
-    level: bool = True,
+    measure: bool = True,
     *,
     progress: Callable[[], None] | None = None,
 ) -> Said:
     """In a worker: ``sentences`` spoken by ``speaker``'s engine (see ``spoken``)."""
-    return spoken(_worker_engines[speaker], sentences, rate, timing, level, progress)
+    return spoken(_worker_engines[speaker], sentences, rate, timing, measure, progress)
 
 
 def spoken(
@@ -215,17 +212,14 @@ def spoken(
     sentences: Sequence[str],
     rate: int,
     timing: Timing,
-    level: bool = True,
+    measure: bool = True,
     progress: Callable[[], None] | None = None,
 ) -> Said:
-    """A turn's ``sentences`` spoken (see ``joined``), then levelled: the audio, the
-    levelling gain (None, and not levelled, if too short to measure or not asked to) and
-    each sentence's span."""
+    """A turn's ``sentences`` spoken (see ``joined``), with the gain that levels it (None
+    if too short to measure, or not asked to)."""
     audio, spans = joined(engine, sentences, rate, timing, progress)
-    gain = level_gain(audio.samples, rate) if level and len(audio.samples) else None
-    if gain is not None:
-        audio = Audio(leveled(audio.samples, gain, rate), rate)
-    return audio, gain, spans
+    gain = level_gain(audio.samples, rate) if measure and len(audio.samples) else None
+    return Said(audio, gain, spans)
 
 
 def joined(
@@ -269,7 +263,7 @@ def _failure(utterance: Utterance, engine: str, script_path: Path, exc: Exceptio
 
 
 def _checked(said: Said, utterance: Utterance, engine: str, script_path: Path) -> Said:
-    if len(said[0].samples) == 0:
+    if len(said.audio.samples) == 0:
         turn = utterance.turn
         raise PipelineError(
             f"the {engine} engine produced no sound for {turn.speaker}'s turn",
@@ -286,10 +280,10 @@ def _speak(
     script_path: Path,
     rate: int,
     timing: Timing,
-    level: bool = True,
+    measure: bool = True,
 ) -> Said:
     try:
-        said = spoken(engine, utterance.sentences, rate, timing, level)
+        said = spoken(engine, utterance.sentences, rate, timing, measure)
     except EngineFailure as exc:
         raise _failure(utterance, engine.name, script_path, exc) from exc
     return _checked(said, utterance, engine.name, script_path)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
-import shutil
 import stat
 import time
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pipeline.errors import PipelineError
-from pipeline.files import TEMPORARY, atomic_output, sweep, temporary_name
+from pipeline.files import TEMPORARY, copy_file, sweep, temporary_name
 from pipeline.show import Target
 
 STALE_UPLOAD_S = 3600  # an SFTP temporary untouched this long was left by a dead publish
@@ -62,8 +61,7 @@ class LocalRemote:
         return path.stat().st_size if path.is_file() else None
 
     def put(self, local: Path, name: str, content_type: str, cache_control: str) -> None:
-        with atomic_output(self.root / name) as tmp:
-            shutil.copyfile(local, tmp)
+        copy_file(local, self.root / name)
 
     def sweep(self, folder: str) -> None:
         sweep(self.root / folder)  # by process id: only what dead publishes left

@@ -227,11 +227,11 @@ def test_an_edit_encodes_only_the_segments_it_changed(write_script, tmp_path) ->
     chapters = "## One\nALEX: The first chapter stays as it is.\nMAYA: It does.\n## Two\n"
     cache, out = tmp_path / "cache", tmp_path / "out" / "episode.mp3"
     first = render(write_script(chapters + "ALEX: Then this turn changes."), out, cache=cache)
-    assert (first.mastering.encoded, first.mastering.reused) == (2, 0)
+    assert (first.segments_encoded, first.segments_reused) == (2, 0)
     before = audio_frames(out)
     edited = render(write_script(chapters + "ALEX: And now it has changed."), out, cache=cache)
     assert edited.mastering.passes == 1  # the last render's gain still meets the target
-    assert (edited.mastering.encoded, edited.mastering.reused) == (1, 1)
+    assert (edited.segments_encoded, edited.segments_reused) == (1, 1)
     timeline = json.loads(out.with_suffix(".timeline.json").read_text(encoding="utf-8"))
     two = round(timeline["chapters"][1]["start"] * timeline["sample_rate"])
     assert two % FRAME == 0

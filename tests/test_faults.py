@@ -26,9 +26,8 @@ from conftest import FRONT_LINES, FRONT_MATTER, REPO, VOICES
 from servers import free_port
 
 from pipeline import workers
-from pipeline.cache import file_digest
 from pipeline.errors import PipelineError
-from pipeline.files import TEMPORARY
+from pipeline.files import TEMPORARY, file_digest
 from pipeline.outputs import OutputSet
 from pipeline.render import render
 from pipeline.serve import serving

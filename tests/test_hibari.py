@@ -70,7 +70,7 @@ def test_threads_are_a_voice_setting(heart, tmp_path) -> None:
 def test_the_fingerprint_covers_package_model_and_pace(heart, tmp_path) -> None:
     import importlib.metadata
 
-    from pipeline.cache import file_digest
+    from pipeline.files import file_digest
 
     assert f"hibari {importlib.metadata.version('hibari-tts')}" in heart.fingerprint
     assert file_digest(heart.model_path) in heart.fingerprint

@@ -13,7 +13,7 @@ import pytest
 import soundfile
 from conftest import decode, rms_db
 
-from pipeline.cache import TurnCache
+from pipeline.cache import SegmentCache
 from pipeline.delivery import FRAME
 from pipeline.loudness import integrated, measure
 from pipeline.master import chain
@@ -120,7 +120,7 @@ def test_crc_matches_ffmpegs_own_lame_tag(tmp_path) -> None:
 
 
 def test_only_changed_segments_are_encoded_again(tmp_path) -> None:
-    cache = TurnCache(tmp_path / "cache")
+    cache = SegmentCache(tmp_path / "cache")
     samples = programme(40.0)
     parts = segments(len(samples), [], 300 * FRAME)
     assert len(parts) == 6
@@ -140,7 +140,7 @@ def test_only_changed_segments_are_encoded_again(tmp_path) -> None:
     assert len(decode(changed.path)) == len(samples)
 
     # A damaged segment entry is found out and encoded again, giving the same file.
-    entry = min((tmp_path / "cache").glob("*/*.bin"), key=lambda p: p.stat().st_mtime_ns)
+    entry = min((tmp_path / "cache").glob("*/*.mp3"), key=lambda p: p.stat().st_mtime_ns)
     entry.write_bytes(entry.read_bytes()[:-10] + b"0123456789")
     redone = encode_segments(samples, RATE, parts, FILTERS, tmp_path / "d.mp3", cache, 2)
     assert redone.encoded == 1

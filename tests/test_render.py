@@ -212,10 +212,9 @@ def test_music_is_ducked_under_speech() -> None:
     mix = assemble(production.script, spoken, music=production.music)
     speech = np.zeros_like(mix.audio.samples)
     for placement, turn in zip(mix.placements, spoken, strict=True):
-        said = turn.audio.samples  # levelled when spoken, unless too short to measure
-        if turn.gain_db is None:
-            said = leveled(said, placement.gain_db, RATE)
-        speech[placement.start : placement.end] += said
+        speech[placement.start : placement.end] += leveled(
+            turn.audio.samples, placement.gain_db, RATE
+        )
     music = mix.audio.samples - speech
     first = mix.placements[0]
     alone = music[int(1.0 * RATE) : first.start - int(0.5 * RATE)]

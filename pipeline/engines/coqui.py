@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 
 from pipeline.audio import Audio
-from pipeline.cache import file_digest
 from pipeline.engines import EngineFailure
+from pipeline.files import file_digest
 from pipeline.lexicon import Mode
 from pipeline.voices import Voice
 

@@ -29,8 +29,8 @@ import numpy as np
 import onnxruntime
 
 from pipeline.audio import Audio
-from pipeline.cache import file_digest
 from pipeline.engines import EngineFailure
+from pipeline.files import file_digest
 from pipeline.lexicon import Mode
 from pipeline.voices import Voice
 

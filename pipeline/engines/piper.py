@@ -14,8 +14,8 @@ from piper import PiperVoice, SynthesisConfig
 from piper.config import PiperConfig
 
 from pipeline.audio import Audio
-from pipeline.cache import file_digest
 from pipeline.engines import EngineFailure
+from pipeline.files import file_digest
 from pipeline.lexicon import Mode
 from pipeline.voices import Voice
 
