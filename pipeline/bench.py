@@ -20,7 +20,9 @@ from typing import Any
 
 import psutil
 
+from pipeline.outputs import OutputSet
 from pipeline.production import prepare
+from pipeline.timeline import Timeline
 
 TARGETS = {"cold_rtf": 0.08, "edit_rerender_s": 5.0, "overhead": 0.20, "peak_rss_mb": 1536.0}
 
@@ -101,7 +103,7 @@ def run(script: Path, folder: Path) -> dict[str, Any]:
     shutil.rmtree(cache, ignore_errors=True)
     output = folder / "episode.mp3"
     cold_s, cold_rss, cold_pss = _timed_render(script, output, cache)
-    audio_s = json.loads(output.with_suffix(".timeline.json").read_text())["duration"]
+    audio_s = Timeline.load(OutputSet(output).timeline).duration
     edited = _edited(script)
     try:
         edit_s, edit_rss, edit_pss = _timed_render(edited, output, cache)

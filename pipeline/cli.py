@@ -247,12 +247,11 @@ def _render(args: argparse.Namespace, overrides: dict[str, Path]) -> int:
 
 
 def _check(script_path: Path, overrides: dict[str, Path]) -> int:
-    from pipeline.facts import FactSheet, check_facts
+    from pipeline.facts import check_facts
     from pipeline.production import prepare
 
     production = prepare(script_path, overrides, warm=True)
-    script = production.script
-    sheet = FactSheet.load(script.meta.facts) if script.meta.facts else None
+    script, sheet = production.script, production.facts
     facts = check_facts(script, sheet) if sheet else None
     words: Counter[str] = Counter()
     turns: Counter[str] = Counter()
@@ -291,26 +290,21 @@ def _check(script_path: Path, overrides: dict[str, Path]) -> int:
 
 
 def _qa(script_path: Path, mp3: Path) -> int:
-    from pipeline.files import read_json_record
     from pipeline.lexicon import Lexicon
     from pipeline.outputs import OutputSet
     from pipeline.qa import listen, raw_turns, write_reports
     from pipeline.script import parse_script
+    from pipeline.timeline import Timeline
 
     script = parse_script(script_path)
     lexicon = Lexicon.load(script.meta.lexicon) if script.meta.lexicon else Lexicon.empty()
     outputs = OutputSet(mp3)
     outputs.recover()  # finish a render that a kill interrupted mid-commit
-    timeline_path = outputs.timeline
-    if not timeline_path.is_file():
+    if not outputs.timeline.is_file():
         raise PipelineError(
-            f"{timeline_path} not found", hint="render the episode first ('make episode')"
+            f"{outputs.timeline} not found", hint="render the episode first ('make episode')"
         )
-    timeline = read_json_record(timeline_path, dict)
-    if timeline is None or not isinstance(timeline.get("turns"), list):
-        raise PipelineError(
-            f"{timeline_path} is not a timeline", hint="render the episode again ('make episode')"
-        )
+    timeline = Timeline.load(outputs.timeline)
     report = listen(mp3, timeline, lexicon, raw_turns(script_path, timeline))
     names = {speaker: host.name for speaker, host in script.meta.hosts.items()}
     json_path, md_path = write_reports(report, mp3.parent, names)

@@ -55,6 +55,7 @@ _MONTHS = "January|February|March|April|May|June|July|August|September|October|N
 _MONTH_AFTER = re.compile(rf"\s+(?:of\s+)?(?:{_MONTHS})\b")
 _MONTH_BEFORE = re.compile(rf"\b(?:{_MONTHS})\s+$")
 MAX_FIGURES_PER_SENTENCE = 2
+SOURCE_KEYS = ("title", "path", "url")
 FACT_KEYS = (
     "id",
     "value",
@@ -199,6 +200,7 @@ def _load_sources(doc: YamlDoc, path: Path) -> dict[str, Source]:
     for name, entry in raw.items():
         if not isinstance(entry, dict) or not isinstance(entry.get("title"), str):
             raise doc.error(f"source {name!r} needs a 'title'", "sources", str(name))
+        doc.check_keys(entry, SOURCE_KEYS, "sources", str(name), of=f"source {name!r}")
         local = entry.get("path")
         url = entry.get("url")
         if local is None and url is None:
@@ -221,9 +223,7 @@ def _load_fact(doc: YamlDoc, index: int, sources: dict[str, Source], texts: dict
 
     if not isinstance(entry, dict):
         raise fail("a fact is a mapping with id, value, unit, measures, source")
-    unknown = set(entry) - set(FACT_KEYS)
-    if unknown:
-        raise fail(f"unknown fact field(s): {', '.join(sorted(map(str, unknown)))}")
+    doc.check_keys(entry, FACT_KEYS, "facts", str(index), what="fact field")
     for key in ("id", "measures", "source"):
         if not isinstance(entry.get(key), str) or not entry[key].strip():
             raise fail(f"the fact needs a non-empty {key!r}")

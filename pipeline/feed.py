@@ -18,6 +18,7 @@ from typing import Any
 
 from lxml import etree
 
+from pipeline.catalogue import TRANSCRIPT_KINDS, EpisodeEntry
 from pipeline.clock import clock
 from pipeline.show import Show
 
@@ -47,7 +48,7 @@ def _as_html(text: str) -> str:
     return html.escape(text, quote=False)
 
 
-def episodes_from_feed(raw: bytes, show: Show) -> list[dict[str, Any]]:
+def episodes_from_feed(raw: bytes, show: Show) -> list[EpisodeEntry]:
     """The catalogue entries of a feed this pipeline wrote (``feed_xml``'s inverse), for a
     target whose catalogue was lost; raises ``ValueError`` for an item it cannot read."""
     try:
@@ -77,22 +78,22 @@ def episodes_from_feed(raw: bytes, show: Show) -> list[dict[str, Any]]:
             hours, minutes, seconds = item.findtext(_q(ITUNES, "duration"), "").split(":")
             published = email.utils.parsedate_to_datetime(item.findtext("pubDate", ""))
             entries.append(
-                {
-                    "episode": int(item.findtext(_q(ITUNES, "episode"), "")),
-                    "guid": item.findtext("guid") or "",
-                    "title": item.findtext("title") or "",
-                    "description": html.unescape(item.findtext("description") or ""),
-                    "date": published.date().isoformat(),
-                    "duration": int(hours) * 3600 + int(minutes) * 60 + int(seconds),
-                    "bytes": int(enclosure.get("length", "")),  # type: ignore[union-attr]
-                    "mp3": local(enclosure.get("url"), "enclosure"),  # type: ignore[union-attr]
-                    "chapters": local(chapters.get("url"), "chapters"),  # type: ignore[union-attr]
-                    "transcripts": transcripts,
-                    "page": local(item.findtext("link"), "link"),
-                    "hosts": [p.text or "" for p in item.iterfind(_q(PODCAST, "person"))],
-                }
+                EpisodeEntry(
+                    episode=int(item.findtext(_q(ITUNES, "episode"), "")),
+                    guid=item.findtext("guid") or "",
+                    title=item.findtext("title") or "",
+                    description=html.unescape(item.findtext("description") or ""),
+                    date=published.date().isoformat(),
+                    duration=int(hours) * 3600 + int(minutes) * 60 + int(seconds),
+                    bytes=int(enclosure.get("length", "")),  # type: ignore[union-attr]
+                    mp3=local(enclosure.get("url"), "enclosure"),  # type: ignore[union-attr]
+                    chapters=local(chapters.get("url"), "chapters"),  # type: ignore[union-attr]
+                    transcripts={kind: transcripts[kind] for kind in TRANSCRIPT_KINDS},
+                    page=local(item.findtext("link"), "link"),
+                    hosts=tuple(p.text or "" for p in item.iterfind(_q(PODCAST, "person"))),
+                )
             )
-        except (AttributeError, TypeError, ValueError) as exc:
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"item {number} is not one this pipeline wrote ({exc})") from None
     return entries
 
@@ -109,7 +110,7 @@ def pub_date(day: str) -> str:
     return email.utils.format_datetime(moment)
 
 
-def feed_xml(show: Show, episodes: list[dict[str, Any]]) -> bytes:
+def feed_xml(show: Show, episodes: list[EpisodeEntry]) -> bytes:
     """The feed for ``show`` with ``episodes`` (catalogue entries), newest first."""
     rss = etree.Element("rss", {"version": "2.0"}, nsmap=NSMAP)
     channel = _sub(rss, "channel")
@@ -125,9 +126,9 @@ def feed_xml(show: Show, episodes: list[dict[str, Any]]) -> bytes:
         rel="self",
         type="application/rss+xml",
     )
-    newest = sorted(episodes, key=lambda e: e["episode"], reverse=True)
+    newest = sorted(episodes, key=lambda e: e.episode, reverse=True)
     if newest:
-        _sub(channel, "lastBuildDate", pub_date(max(e["date"] for e in newest)))
+        _sub(channel, "lastBuildDate", pub_date(max(e.date for e in newest)))
     _sub(channel, _q(ITUNES, "image"), href=url(show, "cover.jpg"))
     image = _sub(channel, "image")
     _sub(image, "url", url(show, "cover.jpg"))
@@ -141,7 +142,7 @@ def feed_xml(show: Show, episodes: list[dict[str, Any]]) -> bytes:
     _sub(owner, _q(ITUNES, "email"), show.owner_email)
     _sub(channel, _q(ITUNES, "type"), show.type)
     _sub(channel, _q(ITUNES, "summary"), _as_html(show.description))
-    hosts = newest[0]["hosts"] if newest else []
+    hosts = newest[0].hosts if newest else []
     for host in hosts:
         _sub(channel, _q(PODCAST, "person"), host, role="host")
     for entry in newest:
@@ -149,37 +150,37 @@ def feed_xml(show: Show, episodes: list[dict[str, Any]]) -> bytes:
     return etree.tostring(rss, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
-def _item(channel: etree._Element, show: Show, entry: dict[str, Any]) -> None:
+def _item(channel: etree._Element, show: Show, entry: EpisodeEntry) -> None:
     item = _sub(channel, "item")
-    _sub(item, "title", entry["title"])
-    _sub(item, "description", _as_html(entry["description"]))
-    _sub(item, "link", url(show, entry["page"]))
-    _sub(item, "guid", entry["guid"], isPermaLink="false")
-    _sub(item, "pubDate", pub_date(entry["date"]))
+    _sub(item, "title", entry.title)
+    _sub(item, "description", _as_html(entry.description))
+    _sub(item, "link", url(show, entry.page))
+    _sub(item, "guid", entry.guid, isPermaLink="false")
+    _sub(item, "pubDate", pub_date(entry.date))
     _sub(
         item,
         "enclosure",
-        url=url(show, entry["mp3"]),
-        length=str(entry["bytes"]),
+        url=url(show, entry.mp3),
+        length=str(entry.bytes),
         type="audio/mpeg",
     )
-    _sub(item, _q(ITUNES, "title"), entry["title"])
-    _sub(item, _q(ITUNES, "summary"), _as_html(entry["description"]))
-    _sub(item, _q(ITUNES, "duration"), clock(entry["duration"], hours=True, rounded=True))
-    _sub(item, _q(ITUNES, "episode"), str(entry["episode"]))
+    _sub(item, _q(ITUNES, "title"), entry.title)
+    _sub(item, _q(ITUNES, "summary"), _as_html(entry.description))
+    _sub(item, _q(ITUNES, "duration"), clock(entry.duration, hours=True, rounded=True))
+    _sub(item, _q(ITUNES, "episode"), str(entry.episode))
     _sub(item, _q(ITUNES, "episodeType"), "full")
     _sub(item, _q(ITUNES, "explicit"), "true" if show.explicit else "false")
     for namespace in (PODCAST, PODCAST_LEGACY):
         _sub(
             item,
             _q(namespace, "chapters"),
-            url=url(show, entry["chapters"]),
+            url=url(show, entry.chapters),
             type="application/json+chapters",
         )
-        for kind in ("vtt", "srt", "json"):
-            attrs = {"url": url(show, entry["transcripts"][kind]), "type": TRANSCRIPT_TYPES[kind]}
+        for kind in TRANSCRIPT_KINDS:
+            attrs = {"url": url(show, entry.transcripts[kind]), "type": TRANSCRIPT_TYPES[kind]}
             if kind == "vtt":
                 attrs["rel"] = "captions"
             _sub(item, _q(namespace, "transcript"), **attrs)
-    for host in entry["hosts"]:
+    for host in entry.hosts:
         _sub(item, _q(PODCAST, "person"), host, role="host")

@@ -259,13 +259,7 @@ class Lexicon:
                     f"{term!r} needs ipa and respell",
                     "e.g. 'SRAM: {ipa: ˈɛsɹˌæm, respell: ess ram}'",
                 )
-            for key in value:
-                if key not in ENTRY_KEYS:
-                    raise fail(
-                        f"unknown field {key!r} for {term!r}",
-                        f"fields: {', '.join(ENTRY_KEYS)}",
-                        doc.line_of(term, str(key)),
-                    )
+            doc.check_keys(value, ENTRY_KEYS, term, of=repr(term))
             for key in ("ipa", "respell"):
                 if not isinstance(value.get(key), str) or not value[key].strip():
                     raise fail(f"{term!r} needs a non-empty {key!r}", at=doc.line_of(term, key))

@@ -19,6 +19,8 @@ from pipeline.delivery import SAMPLE_RATE
 from pipeline.files import input_file
 from pipeline.yamlfile import read_yaml
 
+PIECE_KEYS = ("file", "lead", "description")
+
 
 @dataclass(frozen=True)
 class MusicPiece:
@@ -57,10 +59,12 @@ class MusicLibrary:
         data = doc.data
         if not isinstance(data, dict) or not isinstance(data.get("pieces"), dict):
             raise doc.error("a music library has 'license' and 'pieces'")
+        doc.check_keys(data, ("license", "pieces"))
         pieces = {}
         for name, entry in data["pieces"].items():
             if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
                 raise doc.error(f"piece {name!r} needs a 'file'", "pieces", str(name))
+            doc.check_keys(entry, PIECE_KEYS, "pieces", str(name), of=f"piece {name!r}")
             lead = entry.get("lead", 0.0)
             if isinstance(lead, bool) or not isinstance(lead, int | float) or lead < 0:
                 raise doc.error(f"piece {name!r}: 'lead' must be seconds", "pieces", str(name))

@@ -8,17 +8,24 @@ and its final name, then renames them all, then deletes the record. A kill befor
 record leaves the previous set untouched (its temporaries are swept later); a kill after
 it leaves a record that the next command to touch the set (render, qa, publish) carries
 out first. Either way a reader sees the previous complete set or the new one.
+
+The set's manifest (``episode.manifest.json``) names its files and records what they were
+made from and what the episode is: publishing reads it, not the script or fixed names.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import dacite
 
 from pipeline.errors import PipelineError
 from pipeline.files import read_json_record, sweep, temporary_name, write_text
@@ -70,6 +77,11 @@ class OutputSet:
         return self._sibling("-overview.png")
 
     @property
+    def manifest(self) -> Path:
+        """What the set holds and was made from (``Manifest``)."""
+        return self._sibling(".manifest.json")
+
+    @property
     def journal(self) -> Path:
         """The commit record, present only while a new set is being put in place."""
         return self.mp3.with_name(f".{self.mp3.stem}.commit.json")
@@ -85,7 +97,13 @@ class OutputSet:
             self.srt,
             self.shownotes,
             self.overview,
+            self.manifest,
         ]
+
+    def roles(self) -> dict[str, Path]:
+        """Every file of the set but the manifest, by role (the manifest's ``files``)."""
+        names = ("mp3", "timeline", "chapters", "transcript", "vtt", "srt", "shownotes")
+        return {role: getattr(self, role) for role in (*names, "overview")}
 
     def check_writable(self) -> None:
         """Fail now, before any synthesis, if the set cannot be written."""
@@ -178,3 +196,84 @@ class Staging:
         with contextlib.suppress(FileNotFoundError):
             journal.unlink()
         self.temporaries.clear()
+
+
+@dataclass(frozen=True)
+class MadeFrom:
+    """A file an output set was made from, or is, by its SHA-256."""
+
+    path: str
+    """Where it was (the script), or its name in the set (the MP3)."""
+
+    sha256: str
+    """SHA-256 of its bytes."""
+
+    bytes: int
+    """Its size."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """An output set's own record: the episode, its files, and what made them."""
+
+    podcast: str
+    """Show title."""
+
+    episode: int
+    """Episode number."""
+
+    title: str
+    """Episode title."""
+
+    description: str
+    """Episode description."""
+
+    date: str | None
+    """Release date, YYYY-MM-DD."""
+
+    hosts: tuple[str, ...]
+    """The hosts' names."""
+
+    duration: float
+    """Length in seconds."""
+
+    script: MadeFrom
+    """The script it was rendered from."""
+
+    mp3: MadeFrom
+    """The MP3, as written."""
+
+    files: dict[str, str]
+    """Each file of the set by role (``OutputSet.roles``): its name beside the manifest."""
+
+    sources: tuple[str, ...] = ()
+    """The sources the fact sheet lists, as an episode page cites them."""
+
+    def to_json(self) -> dict[str, Any]:
+        """As a JSON object."""
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def load(path: Path) -> Manifest:
+        """The manifest at ``path``, or an error saying to render again."""
+        record = read_json_record(path, dict)
+        try:
+            if record is None:
+                raise ValueError("missing, or not a JSON object")
+            manifest = dacite.from_dict(Manifest, record, dacite.Config(cast=[tuple], strict=True))
+        except (ValueError, TypeError, dacite.DaciteError) as exc:
+            raise PipelineError(
+                f"{path} is not an output set's manifest ({exc})",
+                hint="render the episode again ('make episode')",
+            ) from None
+        for name in manifest.files.values():
+            if Path(name).name != name or name.startswith("."):
+                raise PipelineError(
+                    f"{path} names a file outside its folder: {name!r}",
+                    hint="render the episode again ('make episode')",
+                )
+        return manifest
+
+    def file(self, folder: Path, role: str) -> Path:
+        """The set's file for ``role`` in ``folder`` (the manifest's own folder)."""
+        return folder / self.files[role]

@@ -21,10 +21,13 @@ from mutagen import id3
 from pipeline.assemble import Mix
 from pipeline.clock import clock
 from pipeline.facts import FactSheet
-from pipeline.files import input_file
-from pipeline.outputs import Staging
+from pipeline.files import file_digest, input_file
+from pipeline.outputs import MadeFrom, Manifest, Staging
+from pipeline.production import Production
 from pipeline.script import Script
+from pipeline.timeline import TimedChapter, TimedCue, TimedHost, TimedTurn, Timeline
 from pipeline.transcript import Cue, cues, to_json, to_srt, to_vtt
+from pipeline.voices import Voice
 
 
 @dataclass(frozen=True)
@@ -131,48 +134,40 @@ def _chapter_ids(release: Release) -> list[str]:
     return [f"ch{index:03d}" + "_" * (max(titles) - size) for index, size in enumerate(titles)]
 
 
-def timeline(
-    script: Script, mix: Mix, voice_files: dict[str, Path] | None = None
-) -> dict[str, Any]:
+def timeline(script: Script, mix: Mix, voice_files: dict[str, Path]) -> Timeline:
     """Where every turn, chapter and music cue lands, in seconds: for producers and tools.
     ``voice_files`` are the voice files the hosts were rendered with."""
     hosts = script.meta.hosts
     rate = mix.audio.sample_rate
-    voice_files = voice_files or {}
-    return {
-        "podcast": script.meta.podcast,
-        "episode": script.meta.episode,
-        "title": script.meta.title,
-        "duration": len(mix.audio.samples) / rate,
-        "sample_rate": rate,
-        "hosts": {
-            speaker: {"name": host.name, "voice": str(voice_files.get(speaker, host.voice))}
+    return Timeline(
+        podcast=script.meta.podcast,
+        episode=script.meta.episode,
+        title=script.meta.title,
+        duration=len(mix.audio.samples) / rate,
+        sample_rate=rate,
+        hosts={
+            speaker: TimedHost(host.name, str(voice_files.get(speaker, host.voice)))
             for speaker, host in hosts.items()
         },
-        "chapters": [
-            {"title": c.title, "start": c.start / rate, "line": c.line} for c in mix.chapters
-        ],
-        "turns": [
-            {
-                "speaker": p.turn.speaker,
-                "name": hosts[p.turn.speaker].name,
-                "start": p.start / rate,
-                "end": p.end / rate,
-                "gain_db": round(p.gain_db, 2),
-                "overlap": p.overlapped,
-                "sentences": [[a / rate, b / rate] for a, b in p.sentences],
-                "line": p.turn.line,
-                "text": p.turn.text,
-                "speech": p.speech_text,
-                "words": p.words,
-            }
+        chapters=tuple(TimedChapter(c.title, c.start / rate, c.line) for c in mix.chapters),
+        turns=tuple(
+            TimedTurn(
+                speaker=p.turn.speaker,
+                name=hosts[p.turn.speaker].name,
+                start=p.start / rate,
+                end=p.end / rate,
+                gain_db=round(p.gain_db, 2),
+                overlap=p.overlapped,
+                sentences=tuple((a / rate, b / rate) for a, b in p.sentences),
+                line=p.turn.line,
+                text=p.turn.text,
+                speech=p.speech_text,
+                words=p.words,
+            )
             for p in mix.placements
-        ],
-        "music": [
-            {"name": m.name, "start": m.at / rate, "end": m.end / rate, "line": m.line}
-            for m in mix.music
-        ],
-    }
+        ),
+        music=tuple(TimedCue(m.name, m.at / rate, m.end / rate, m.line) for m in mix.music),
+    )
 
 
 def chapters_json(release: Release) -> dict[str, Any]:
@@ -186,8 +181,15 @@ def chapters_json(release: Release) -> dict[str, Any]:
     }
 
 
-def shownotes(script: Script, release: Release, voices: dict[str, str], music: str) -> str:
-    """Show notes in Markdown: description, hosts, chapters with times, sources, credits."""
+def shownotes(
+    script: Script,
+    release: Release,
+    voices: dict[str, str],
+    music: str,
+    sheet: FactSheet | None = None,
+) -> str:
+    """Show notes in Markdown: description, hosts, chapters with times, the fact sheet's
+    sources and figures, credits."""
     meta = script.meta
     lines = [f"# {meta.podcast}, episode {meta.episode}: {meta.title}", ""]
     if release.date:
@@ -196,8 +198,7 @@ def shownotes(script: Script, release: Release, voices: dict[str, str], music: s
     lines += [f"- {host.name}: voice {voices[speaker]}" for speaker, host in meta.hosts.items()]
     lines += ["", "## Chapters", ""]
     lines += [f"- {clock(start / 1000, pad=True)} {title}" for title, start, _ in release.chapters]
-    if meta.facts is not None:
-        sheet = FactSheet.load(meta.facts)
+    if sheet is not None:
         lines += [
             "",
             "## Sources",
@@ -231,31 +232,57 @@ def shownotes(script: Script, release: Release, voices: dict[str, str], music: s
     return "\n".join(lines) + "\n"
 
 
+def voice_credit(voice: Voice) -> str:
+    """How show notes credit a voice."""
+    credit = voice.description or f"{voice.engine} {voice.model or ''}".strip()
+    return f"{credit}; license: {voice.license}" if voice.license else credit
+
+
+def sources(sheet: FactSheet | None) -> tuple[str, ...]:
+    """The fact sheet's sources as an episode page lists them: titles, then bare URLs."""
+    if sheet is None:
+        return ()
+    listed = [source.title for source in sheet.sources.values()]
+    listed += sorted({fact.source for fact in sheet.facts if fact.source not in sheet.sources})
+    return tuple(listed)
+
+
 def write_companions(
-    script: Script,
-    mix: Mix,
-    release: Release,
-    staging: Staging,
-    voices: dict[str, str],
-    music: str,
-    made_from: dict[str, Any],
-    voice_files: dict[str, Path] | None = None,
-) -> None:
-    """Stage every companion file of the set: ``voices`` are the hosts' voice credits,
-    ``voice_files`` the voice files they were rendered with, ``made_from`` what the
-    timeline records about the script and MP3 the set was made from."""
-    outputs = staging.outputs
+    production: Production, mix: Mix, release: Release, staging: Staging, mp3: Path
+) -> Manifest:
+    """Stage every companion file of the set, the manifest last; ``mp3`` is the MP3 the
+    set holds, as written."""
+    script, outputs = production.script, staging.outputs
+    voices = {speaker: voice_credit(v) for speaker, v in production.voices.items()}
+    music = production.music.license if production.music else ""
+    files = {speaker: voice.path for speaker, voice in production.voices.items()}
     transcript_cues: list[Cue] = cues(script, mix)
     texts = {
-        outputs.timeline: _json(timeline(script, mix, voice_files) | made_from),
+        outputs.timeline: _json(timeline(script, mix, files).to_json()),
         outputs.chapters: _json(chapters_json(release)),
         outputs.vtt: to_vtt(transcript_cues),
         outputs.srt: to_srt(transcript_cues),
         outputs.transcript: _json(to_json(transcript_cues)),
-        outputs.shownotes: shownotes(script, release, voices, music),
+        outputs.shownotes: shownotes(script, release, voices, music, production.facts),
     }
     for final, text in texts.items():
         staging.path(final).write_text(text, encoding="utf-8")
+    meta = script.meta
+    manifest = Manifest(
+        podcast=meta.podcast,
+        episode=meta.episode,
+        title=meta.title,
+        description=meta.description,
+        date=release.date,
+        hosts=tuple(host.name for host in meta.hosts.values()),
+        duration=mix.audio.duration,
+        script=MadeFrom(str(script.path), script.digest, script.size),
+        mp3=MadeFrom(outputs.mp3.name, file_digest(mp3), mp3.stat().st_size),
+        files={role: path.name for role, path in outputs.roles().items()},
+        sources=sources(production.facts),
+    )
+    staging.path(outputs.manifest).write_text(_json(manifest.to_json()), encoding="utf-8")
+    return manifest
 
 
 def _json(data: Any) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 from pipeline.cover import check_cover
 from pipeline.engines import Engine, load_engines
 from pipeline.errors import PipelineError
+from pipeline.facts import FactSheet
 from pipeline.files import input_file
 from pipeline.lexicon import Lexicon
 from pipeline.music import MusicLibrary
@@ -37,6 +38,9 @@ class Production:
     utterances: list[Utterance]
     """Every turn with its speech text."""
 
+    facts: FactSheet | None = None
+    """The fact sheet the front matter names, read once for check and show notes."""
+
 
 def prepare(
     script_path: Path, voice_overrides: dict[str, Path] | None = None, warm: bool = False
@@ -50,7 +54,9 @@ def prepare(
     lexicons = load_lexicons(script, voices, engines)
     modes = {speaker: engine.lexicon_mode for speaker, engine in engines.items()}
     music = load_music(script)
-    return Production(script, voices, engines, music, utterances(script, modes, lexicons))
+    facts = FactSheet.load(script.meta.facts) if script.meta.facts else None
+    said = utterances(script, modes, lexicons)
+    return Production(script, voices, engines, music, said, facts)
 
 
 def load_lexicons(

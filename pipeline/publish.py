@@ -12,6 +12,7 @@ which points only at complete files; running it again finishes the job.
 
 from __future__ import annotations
 
+import functools
 import json
 import posixpath
 import re
@@ -21,12 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.catalogue import TRANSCRIPT_KINDS, EpisodeEntry
 from pipeline.errors import PipelineError
-from pipeline.facts import FactSheet
 from pipeline.feed import episodes_from_feed, feed_xml
-from pipeline.files import copy_file, file_digest, read_json_record, sweep_tree, write_text
-from pipeline.outputs import OutputSet
-from pipeline.script import Script, parse_script
+from pipeline.files import copy_file, file_digest, sweep_tree, write_text
+from pipeline.outputs import Manifest, OutputSet
 from pipeline.show import Show, Target
 from pipeline.site import CSS, PLAYER_JS, episode_html, index_html
 from pipeline.targets import Remote, open_target
@@ -88,34 +88,32 @@ def publish(
     target: Target | None = None,
     remove: Sequence[int] = (),
 ) -> PublishReport:
-    """Build the site for the episode rendered at ``episode`` (its MP3; the rest of its
-    output set beside it) from ``script_path``, and deliver it to ``target``. Episodes
-    already published are kept, except those numbered in ``remove``."""
-    script = parse_script(script_path)
-    meta = script.meta
-    if meta.podcast != show.title:
+    """Build the site for the episode rendered at ``episode`` (its MP3; its manifest names
+    the rest of its output set) from ``script_path``, and deliver it to ``target``.
+    Episodes already published are kept, except those numbered in ``remove``."""
+    outputs = OutputSet(episode)
+    built = _built_from(outputs, script_path)
+    if built.podcast != show.title:
         raise PipelineError(
-            f"the script is for {meta.podcast!r} but {show.path} is {show.title!r}",
-            path=script.path,
-            line=2,
-            hint="make the script's 'podcast' match the show title",
+            f"{episode} is an episode of {built.podcast!r} but {show.path} is {show.title!r}",
+            path=script_path,
+            hint="make the script's 'podcast' match the show title, and render it again",
         )
-    if meta.date is None:
+    if built.date is None:
         raise PipelineError(
             "the script has no release 'date'",
-            path=script.path,
-            hint="add 'date: YYYY-MM-DD' to the front matter",
+            path=script_path,
+            hint="add 'date: YYYY-MM-DD' to the front matter, and render it again",
         )
-    outputs = OutputSet(episode)
-    timeline = _built_from(outputs, script)
-    folder = f"episodes/{meta.episode}"
+    folder = f"episodes/{built.episode}"
+    built_file = functools.partial(built.file, outputs.mp3.parent)
     files = {  # site path -> local source, in upload order: media first
-        f"{folder}/{slug(show.title)}-{meta.episode:03d}.mp3": outputs.mp3,
+        f"{folder}/{slug(show.title)}-{built.episode:03d}.mp3": built_file("mp3"),
         "cover.jpg": show.cover,
-        f"{folder}/chapters.json": outputs.chapters,
-        f"{folder}/transcript.vtt": outputs.vtt,
-        f"{folder}/transcript.srt": outputs.srt,
-        f"{folder}/transcript.json": outputs.transcript,
+        f"{folder}/chapters.json": built_file("chapters"),
+        f"{folder}/transcript.vtt": built_file("vtt"),
+        f"{folder}/transcript.srt": built_file("srt"),
+        f"{folder}/transcript.json": built_file("transcript"),
     }
     mp3_name = next(iter(files))
     site = show.site
@@ -129,7 +127,7 @@ def publish(
             manifest = _read_json(remote, MANIFEST, {})
             if not isinstance(manifest, dict):
                 manifest = {}  # only bookkeeping: files are compared afresh
-            earlier = {e["episode"]: e for e in catalogue}
+            earlier = {e.episode: e for e in catalogue}
             for number in remove:
                 if number not in earlier:
                     raise PipelineError(
@@ -139,39 +137,41 @@ def publish(
                     )
                 del earlier[number]
                 report.removed.append(number)
-            entry = {
-                "episode": meta.episode,
-                "guid": earlier.get(meta.episode, {}).get("guid")
-                or f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{show.base_url}/{folder}')}",
-                "title": meta.title,
-                "description": meta.description,
-                "date": meta.date.isoformat(),
-                "duration": round(float(timeline["duration"]), 3),
-                "bytes": outputs.mp3.stat().st_size,
-                "mp3": mp3_name,
-                "chapters": f"{folder}/chapters.json",
-                "transcripts": {
-                    kind: f"{folder}/transcript.{kind}" for kind in ("vtt", "srt", "json")
-                },
-                "page": f"{folder}/index.html",
-                "hosts": [host.name for host in meta.hosts.values()],
-            }
-            report.kept = sorted(n for n in earlier if n != meta.episode)
+            before = earlier.get(built.episode)
+            entry = EpisodeEntry(
+                episode=built.episode,
+                guid=before.guid
+                if before
+                else f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{show.base_url}/{folder}')}",
+                title=built.title,
+                description=built.description,
+                date=built.date,
+                duration=round(built.duration, 3),
+                bytes=built.mp3.bytes,
+                mp3=mp3_name,
+                chapters=f"{folder}/chapters.json",
+                transcripts={kind: f"{folder}/transcript.{kind}" for kind in TRANSCRIPT_KINDS},
+                page=f"{folder}/index.html",
+                hosts=built.hosts,
+            )
+            report.kept = sorted(n for n in earlier if n != built.episode)
             episodes = sorted(
-                [*(e for n, e in earlier.items() if n != meta.episode), entry],
-                key=lambda e: e["episode"],
+                [*(e for n, e in earlier.items() if n != built.episode), entry],
+                key=lambda e: e.episode,
             )
             for name, source in files.items():
                 _copy(source, site / name)
-            sources = _sources(script.meta.facts)
-            chapters = json.loads(outputs.chapters.read_text(encoding="utf-8"))
-            transcript = json.loads(outputs.transcript.read_text(encoding="utf-8"))
+            chapters = json.loads(built_file("chapters").read_text(encoding="utf-8"))
+            transcript = json.loads(built_file("transcript").read_text(encoding="utf-8"))
             pages = {
-                f"{folder}/index.html": episode_html(show, entry, chapters, transcript, sources),
+                f"{folder}/index.html": episode_html(
+                    show, entry, chapters, transcript, list(built.sources)
+                ),
                 "index.html": index_html(show, episodes),
                 "site.css": CSS,
                 "player.js": PLAYER_JS,
-                CATALOGUE: json.dumps(episodes, indent=2, ensure_ascii=False) + "\n",
+                CATALOGUE: json.dumps([e.to_json() for e in episodes], indent=2, ensure_ascii=False)
+                + "\n",
             }
             for name, text in pages.items():
                 write_text(site / name, text)
@@ -193,70 +193,55 @@ def publish(
     return report
 
 
-def _built_from(outputs: OutputSet, script: Script) -> dict[str, Any]:
-    """The timeline of the output set at ``outputs``, once it is shown to be one complete
-    set made from exactly this script."""
+def _built_from(outputs: OutputSet, script_path: Path) -> Manifest:
+    """The manifest of the output set at ``outputs``, once it is shown to be one complete
+    set made from exactly the script at ``script_path`` as it is now."""
     outputs.recover()  # finish a render that a kill interrupted mid-commit
-    missing = [path for path in outputs.files() if not path.is_file()]
-    if missing:
+    if not outputs.manifest.is_file():
         raise PipelineError(
-            f"{missing[0]} is missing",
+            f"{outputs.manifest} is missing",
             hint=f"render the episode first ('make episode'), then publish {outputs.mp3}",
         )
-    timeline = read_json_record(outputs.timeline, dict)
-    made = timeline.get("script") if timeline else None
-    mp3 = timeline.get("mp3") if timeline else None
-    if not (isinstance(made, dict) and isinstance(mp3, dict)):
+    built = Manifest.load(outputs.manifest)
+    folder = outputs.mp3.parent
+    missing = [role for role in built.files if not built.file(folder, role).is_file()]
+    if missing:
         raise PipelineError(
-            f"{outputs.timeline} does not say what it was made from",
-            hint="render the episode again ('make episode'), then publish",
+            f"{built.file(folder, missing[0])} is missing",
+            hint=f"render the episode first ('make episode'), then publish {outputs.mp3}",
         )
-    rendered = f"{timeline.get('episode')} ({timeline.get('title')!r}, from {made.get('path')})"
-    if timeline.get("episode") != script.meta.episode or made.get("sha256") != script.digest:
+    try:
+        script_digest = file_digest(script_path)
+    except OSError as exc:
+        raise PipelineError(f"cannot read the script: {exc.strerror}", path=script_path) from None
+    if script_digest != built.script.sha256:
         raise PipelineError(
-            f"{outputs.mp3} is episode {rendered}, not what {script.path} says now "
-            f"(episode {script.meta.episode}, {script.meta.title!r})",
-            path=script.path,
+            f"{outputs.mp3} is episode {built.episode} ({built.title!r}, from "
+            f"{built.script.path}), not what {script_path} says now",
+            path=script_path,
             hint="render this script first ('make episode'), or name its build with --episode",
         )
-    if mp3.get("sha256") != file_digest(outputs.mp3):
+    mp3 = built.file(folder, "mp3")
+    if mp3.stat().st_size != built.mp3.bytes or file_digest(mp3) != built.mp3.sha256:
         raise PipelineError(
-            f"{outputs.mp3} is not the MP3 its timeline was made with",
+            f"{mp3} is not the MP3 its manifest was made with",
             hint="render the episode again: the files beside it belong to another render",
         )
-    return timeline
+    return built
 
 
-ENTRY_TYPES: dict[str, type | tuple[type, ...]] = {
-    "episode": int,
-    "guid": str,
-    "title": str,
-    "description": str,
-    "date": str,
-    "duration": (int, float),
-    "bytes": int,
-    "mp3": str,
-    "chapters": str,
-    "transcripts": dict,
-    "page": str,
-    "hosts": list,
-}
-
-
-def _catalogue(remote: Remote, show: Show) -> tuple[list[dict[str, Any]], bool]:
+def _catalogue(remote: Remote, show: Show) -> tuple[list[EpisodeEntry], bool]:
     """The episodes already published: the target's catalogue, or, if it has a feed but
     no catalogue, the episodes read back from the feed (never silently none); and whether
     it was read from the feed."""
     missing = object()
     catalogue = _read_json(remote, CATALOGUE, missing)
-    where = CATALOGUE
     if catalogue is missing:
         raw = remote.read(FEED)
         if raw is None:
             return [], False  # a new show
-        where = FEED
         try:
-            catalogue = episodes_from_feed(raw, show)
+            return episodes_from_feed(raw, show), True
         except ValueError as exc:
             raise PipelineError(
                 f"the target has a {FEED} but no {CATALOGUE}, and the feed cannot be read "
@@ -266,32 +251,19 @@ def _catalogue(remote: Remote, show: Show) -> tuple[list[dict[str, Any]], bool]:
             ) from exc
     if not isinstance(catalogue, list):
         raise PipelineError(
-            f"the target's {where} is not a list of episodes",
-            hint=f"repair or restore {where} on the target",
+            f"the target's {CATALOGUE} is not a list of episodes",
+            hint=f"repair or restore {CATALOGUE} on the target",
         )
-    for number, entry in enumerate(catalogue, start=1):
-        problem = _entry_problem(entry)
-        if problem:
+    entries = []
+    for number, record in enumerate(catalogue, start=1):
+        try:
+            entries.append(EpisodeEntry.from_json(record))
+        except ValueError as problem:
             raise PipelineError(
-                f"the target's {where}: entry {number} {problem}",
-                hint=f"repair or restore {where} on the target; publishing now would lose it",
-            )
-    return catalogue, where == FEED
-
-
-def _entry_problem(entry: Any) -> str | None:
-    if not isinstance(entry, dict):
-        return "is not an episode record"
-    for key, kind in ENTRY_TYPES.items():
-        value = entry.get(key)
-        if value is None:
-            return f"has no {key!r}"
-        if isinstance(value, bool) or not isinstance(value, kind):
-            return f"has a {key!r} of the wrong kind ({type(value).__name__})"
-    transcripts = entry["transcripts"]
-    if not all(isinstance(transcripts.get(kind), str) for kind in ("vtt", "srt", "json")):
-        return "lacks a transcript path"
-    return None
+                f"the target's {CATALOGUE}: entry {number} {problem}",
+                hint=f"repair or restore {CATALOGUE} on the target; publishing now would lose it",
+            ) from None
+    return entries, False
 
 
 def _read_json(remote: Remote, name: str, default: Any) -> Any:
@@ -343,12 +315,3 @@ def _deliver(
         )
     manifest[name] = digest
     report.uploaded.append(name)
-
-
-def _sources(facts: Path | None) -> list[str]:
-    if facts is None:
-        return []
-    sheet = FactSheet.load(facts)
-    listed = [source.title for source in sheet.sources.values()]
-    listed += sorted({fact.source for fact in sheet.facts if fact.source not in sheet.sources})
-    return listed

@@ -38,6 +38,7 @@ from pipeline.production import prepare
 from pipeline.quality import MEASURE_LUFS, dnsmos, pitches
 from pipeline.speech import Mode, speak
 from pipeline.synthesize import default_workers, synthesize
+from pipeline.timeline import TimedTurn, Timeline
 
 RECOGNISER_RATE = 16_000
 RECOGNISER_PAD_S = 0.25
@@ -230,23 +231,23 @@ def _assess(
     return _recognise(clip), pitches(clip, RECOGNISER_RATE), finished, original
 
 
-def quality_turns(timeline: dict[str, Any]) -> list[int]:
+def quality_turns(timeline: Timeline) -> list[int]:
     """The turns DNSMOS scores: at least ``QUALITY_MIN_S`` long, with no music and no
     other voice under them, so the score is the voice's alone."""
-    turns = timeline["turns"]
-    busy = [(m["start"], m["end"]) for m in timeline.get("music", [])]
+    turns = timeline.turns
+    busy = [(m.start, m.end) for m in timeline.music]
     chosen = []
     for index, turn in enumerate(turns):
-        others = busy + [(t["start"], t["end"]) for t in turns if t is not turn]
-        clear = all(end <= turn["start"] or start >= turn["end"] for start, end in others)
-        if clear and turn["end"] - turn["start"] >= QUALITY_MIN_S:
+        others = busy + [(t.start, t.end) for t in turns if t is not turn]
+        clear = all(end <= turn.start or start >= turn.end for start, end in others)
+        if clear and turn.end - turn.start >= QUALITY_MIN_S:
             chosen.append(index)
     return chosen
 
 
 def listen(
     mp3: Path,
-    timeline: dict[str, Any],
+    timeline: Timeline,
     lexicon: Lexicon,
     raw: dict[int, np.ndarray] | None = None,
     workers: int = 2,
@@ -258,13 +259,11 @@ def listen(
     except (OSError, RuntimeError) as exc:
         raise PipelineError(f"cannot read {mp3}: {exc}", hint="run 'make episode' first") from exc
     mono = audio.mean(axis=1)
-    turns = timeline["turns"]
+    turns = timeline.turns
     raw = raw or {}
     scored = set(quality_turns(timeline)) & set(raw)
     clips = [
-        soxr.resample(
-            mono[round(t["start"] * rate) : round(t["end"] * rate)], rate, RECOGNISER_RATE
-        )
+        soxr.resample(mono[round(t.start * rate) : round(t.end * rate)], rate, RECOGNISER_RATE)
         for t in turns
     ]
     # Worker processes that a kill or Ctrl-C of this one never leaves behind.
@@ -277,27 +276,27 @@ def listen(
         finished = dict(pool.run([group], jobs))
     except pool.JobFailed as exc:
         raise PipelineError(
-            f"QA failed on the turn at line {turns[exc.key]['line']}: {exc.message}"
+            f"QA failed on the turn at line {turns[exc.key].line}: {exc.message}"
         ) from None
     results = [finished[index] for index in range(len(turns))]
     scores, terms = [], []
     pattern = lexicon.pattern()
     tracks: dict[str, list[np.ndarray]] = {}
     for turn, (hypothesis, track, finished, original) in zip(turns, results, strict=True):
-        expected = plain(speak(turn["text"], lexicon, Mode.WORDS))
+        expected = plain(speak(turn.text, lexicon, Mode.WORDS))
         hyp = plain(hypothesis)
-        if not turn.get("overlap"):  # an overlapping turn has two voices at its start
-            tracks.setdefault(turn["speaker"], []).append(track)
+        if not turn.overlap:  # an overlapping turn has two voices at its start
+            tracks.setdefault(turn.speaker, []).append(track)
         scores.append(
             TurnScore(
-                line=turn["line"],
-                speaker=turn["speaker"],
-                start=round(turn["start"], 2),
+                line=turn.line,
+                speaker=turn.speaker,
+                start=round(turn.start, 2),
                 expected=expected,
                 heard=hyp,
                 wer=round(jiwer.wer(expected, hyp) if expected else 0.0, 3),
-                words=len(turn["text"].split()),
-                seconds=round(turn["end"] - turn["start"], 2),
+                words=len(turn.text.split()),
+                seconds=round(turn.end - turn.start, 2),
                 pitch_hz=round(float(np.median(track)), 1) if len(track) else None,
                 mos_raw=None if original is None else round(original, 3),
                 mos_finished=None if finished is None else round(finished, 3),
@@ -308,12 +307,10 @@ def listen(
     return QAReport(str(mp3), _summaries(scores, tracks), scores, terms, misheard(terms, lexicon))
 
 
-def raw_turns(script_path: Path, timeline: dict[str, Any]) -> dict[int, np.ndarray]:
+def raw_turns(script_path: Path, timeline: Timeline) -> dict[int, np.ndarray]:
     """The turns QA scores for quality, spoken again by the voices the timeline names,
     unlevelled, at the recogniser's rate: what the engines said, before production."""
-    overrides = {
-        speaker: Path(host["voice"]) for speaker, host in timeline.get("hosts", {}).items()
-    }
+    overrides = {speaker: Path(host.voice) for speaker, host in timeline.hosts.items()}
     production = prepare(script_path, overrides)
     chosen = quality_turns(timeline)
     said = [production.utterances[index] for index in chosen]
@@ -352,7 +349,7 @@ def heard_as(expected: str, heard: str) -> bool:
 
 
 def _terms_heard(
-    turn: dict[str, Any], expected: str, hyp: str, lexicon: Lexicon, pattern: re.Pattern[str]
+    turn: TimedTurn, expected: str, hyp: str, lexicon: Lexicon, pattern: re.Pattern[str]
 ) -> list[TermHeard]:
     """Each term in the turn, and the recognised words aligned with its words."""
     ref_words = expected.split()
@@ -360,7 +357,7 @@ def _terms_heard(
     alignment = jiwer.process_words(expected, hyp or "<silence>").alignments[0]
     found = []
     cursor = 0
-    for match in pattern.finditer(turn["text"]):
+    for match in pattern.finditer(turn.text):
         term_words = plain(speak(match.group(0), lexicon, Mode.WORDS)).split()
         at = _find(ref_words, term_words, cursor)
         if at is None:
@@ -374,7 +371,7 @@ def _terms_heard(
                 hi = chunk.hyp_end_idx - max(0, chunk.ref_end_idx - cursor)
                 heard_words += hyp_words[lo:hi]
         found.append(
-            TermHeard(match.group(0), turn["line"], " ".join(term_words), " ".join(heard_words))
+            TermHeard(match.group(0), turn.line, " ".join(term_words), " ".join(heard_words))
         )
     return found
 

@@ -21,7 +21,6 @@ from pipeline.package import Release, tag_mp3, write_companions
 from pipeline.production import prepare
 from pipeline.synthesize import default_workers, synthesize
 from pipeline.timing import Timing
-from pipeline.voices import Voice
 
 
 @dataclass(frozen=True)
@@ -105,12 +104,6 @@ def mix_digest(mix: Mix, release: Release, spec: Spec | None) -> str:
     return digest.hexdigest()
 
 
-def voice_credit(voice: Voice) -> str:
-    """How show notes credit a voice."""
-    credit = voice.description or f"{voice.engine} {voice.model or ''}".strip()
-    return f"{credit}; license: {voice.license}" if voice.license else credit
-
-
 def render(
     script_path: Path,
     output: Path,
@@ -149,9 +142,6 @@ def render(
     state_path = RenderState.path(cache, output) if cache is not None else None
     state = RenderState.load(state_path) if state_path else None
     digest = mix_digest(mix, release, spec)
-    voices = {speaker: voice_credit(v) for speaker, v in production.voices.items()}
-    music_credit = production.music.license if production.music else ""
-    files = {speaker: voice.path for speaker, voice in production.voices.items()}
     encoder = None
     with outputs.replace() as staging:
         if state is not None and state.unchanged(digest, output):
@@ -167,11 +157,7 @@ def render(
             )
             report = master(encoder, spec, state.report if state else None)
             tag_mp3(mp3, release)
-        made_from = {
-            "script": {"path": str(script.path), "sha256": script.digest},
-            "mp3": {"sha256": file_digest(mp3), "bytes": mp3.stat().st_size},
-        }
-        write_companions(script, mix, release, staging, voices, music_credit, made_from, files)
+        write_companions(production, mix, release, staging, mp3)
         draw_overview(
             script,
             mix,

@@ -191,6 +191,9 @@ class Script:
     digest: str = ""
     """SHA-256 of the script file's bytes: what a build records it was made from."""
 
+    size: int = 0
+    """The script file's size in bytes."""
+
     def turns(self) -> Iterator[Turn]:
         """Every turn in order."""
         for chapter in self.chapters:
@@ -207,7 +210,7 @@ def parse_script(path: Path | str) -> Script:
     except OSError as exc:
         raise PipelineError(f"cannot read script: {exc.strerror}", path=path) from exc
     script = parse_text(_decode(raw, path), path)
-    script.digest = hashlib.sha256(raw).hexdigest()
+    script.digest, script.size = hashlib.sha256(raw).hexdigest(), len(raw)
     return script
 
 
@@ -271,13 +274,7 @@ def _parse_meta(doc: YamlDoc, path: Path) -> EpisodeMeta:
     data = doc.data
     if not isinstance(data, dict):
         raise doc.error("the front matter must be a mapping of fields (key: value)")
-    for key in data:
-        if key not in FRONT_MATTER_KEYS:
-            raise doc.error(
-                f"unknown front-matter field {key!r}",
-                str(key),
-                hint=f"known fields: {', '.join(FRONT_MATTER_KEYS)}",
-            )
+    doc.check_keys(data, FRONT_MATTER_KEYS, what="front-matter field")
     for key in REQUIRED_KEYS:
         if key not in data:
             raise doc.error(f"the front matter has no {key!r} field", hint=_META_HINT)
@@ -341,15 +338,7 @@ def _parse_hosts(doc: YamlDoc, path: Path) -> dict[str, Host]:
             )
         if not isinstance(entry, dict):
             raise doc.error(f"host {key} needs 'name' and 'voice'", "hosts", key)
-        for field_name in entry:
-            if field_name not in HOST_KEYS:
-                raise doc.error(
-                    f"unknown field {field_name!r} for host {key}",
-                    "hosts",
-                    key,
-                    str(field_name),
-                    hint=f"a host has: {', '.join(HOST_KEYS)}",
-                )
+        doc.check_keys(entry, HOST_KEYS, "hosts", key, of=f"host {key}")
         for field_name in HOST_KEYS:
             value = entry.get(field_name)
             if not isinstance(value, str) or not value.strip():

@@ -95,11 +95,7 @@ class Show:
         data = doc.data
         if not isinstance(data, dict):
             raise doc.error("podcast.yaml is a mapping of settings")
-        for key in data:
-            if key not in SHOW_KEYS:
-                raise doc.error(
-                    f"unknown setting {key!r}", str(key), hint=f"settings: {', '.join(SHOW_KEYS)}"
-                )
+        doc.check_keys(data, SHOW_KEYS, what="setting")
         text = {
             key: _text(doc, key)
             for key in ("title", "description", "base_url", "language", "author", "category")

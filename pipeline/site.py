@@ -11,6 +11,7 @@ from typing import Any
 
 import jinja2
 
+from pipeline.catalogue import EpisodeEntry
 from pipeline.clock import clock
 from pipeline.feed import url
 from pipeline.show import Show
@@ -136,12 +137,9 @@ _ENV = jinja2.Environment(
 )
 
 
-def index_html(show: Show, episodes: list[dict[str, Any]]) -> str:
+def index_html(show: Show, episodes: list[EpisodeEntry]) -> str:
     """The site's front page."""
-    listed = [
-        {**e, "minutes": round(e["duration"] / 60)}
-        for e in sorted(episodes, key=lambda e: e["episode"], reverse=True)
-    ]
+    listed = sorted(episodes, key=lambda e: e.episode, reverse=True)
     return _ENV.get_template("index").render(
         show=show, episodes=listed, root="", feed=url(show, "feed.xml")
     )
@@ -149,19 +147,19 @@ def index_html(show: Show, episodes: list[dict[str, Any]]) -> str:
 
 def episode_html(
     show: Show,
-    entry: dict[str, Any],
+    entry: EpisodeEntry,
     chapters: dict[str, Any],
     transcript: dict[str, Any],
     sources: list[str],
 ) -> str:
     """An episode's page; its links are relative, so the page works from any host."""
-    depth = entry["page"].count("/")
+    depth = entry.page.count("/")
     root = "../" * depth
     return _ENV.get_template("episode").render(
         show=show,
-        episode={**entry, "minutes": round(entry["duration"] / 60)},
-        mp3=root + entry["mp3"],
-        transcripts={kind: root + path for kind, path in entry["transcripts"].items()},
+        episode=entry,
+        mp3=root + entry.mp3,
+        transcripts={kind: root + path for kind, path in entry.transcripts.items()},
         chapters=[{**c, "clock": clock(c["startTime"])} for c in chapters["chapters"]],
         segments=[{**s, "clock": clock(s["startTime"])} for s in transcript["segments"]],
         sources=sources,

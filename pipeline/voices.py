@@ -105,13 +105,7 @@ class Voice:
         data = doc.data
         if not isinstance(data, dict):
             raise doc.error("a voice file must be a mapping (key: value)")
-        for key in data:
-            if key not in VOICE_KEYS:
-                raise doc.error(
-                    f"unknown voice setting {key!r}",
-                    str(key),
-                    hint=f"known: {', '.join(VOICE_KEYS)}",
-                )
+        doc.check_keys(data, VOICE_KEYS, what="voice setting")
         engine = data.get("engine")
         if not isinstance(engine, str) or not engine:
             raise doc.error(

@@ -9,6 +9,7 @@ built from it).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,26 @@ class YamlDoc:
     def error(self, message: str, *keys: str, hint: str | None = None) -> PipelineError:
         """An error located at the line of ``keys``."""
         return PipelineError(message, path=self.path, line=self.line_of(*keys), hint=hint)
+
+    def check_keys(
+        self,
+        mapping: Mapping[Any, Any],
+        known: Iterable[str],
+        *keys: str,
+        what: str = "field",
+        of: str = "",
+    ) -> None:
+        """Refuse the first key of ``mapping`` (the value at ``keys``) not in ``known``, at
+        its own line: a misspelt setting must never be silently ignored."""
+        known = tuple(known)
+        for key in mapping:
+            if key not in known:
+                raise self.error(
+                    f"unknown {what} {key!r}{f' for {of}' if of else ''}",
+                    *keys,
+                    str(key),
+                    hint=f"known: {', '.join(known)}",
+                )
 
 
 def read_yaml(path: Path, what: str, hint: str | None = None) -> YamlDoc:

@@ -97,7 +97,9 @@ def test_render_with_one_host_on_coqui_and_one_on_piper(model, tmp_path) -> None
     assert timeline["hosts"]["MAYA"]["voice"] == str(voice)
     turn = timeline["turns"][1]
     assert turn["speaker"] == "MAYA"
-    assert turn["end"] - turn["start"] == pytest.approx(len(expected.samples) / 44_100, abs=0.002)
+    assert turn["end"] - turn["start"] == pytest.approx(
+        len(expected.audio.samples) / 44_100, abs=0.002
+    )
     audio = decode(out)
     region = audio[int(turn["start"] * 44_100) : int(turn["end"] * 44_100)]
     assert rms_db(region) > -45  # sound, not silence, where the Coqui turn was placed

@@ -426,7 +426,7 @@ def test_publish_refuses_a_build_that_is_not_from_its_script(episode, tmp_path) 
         publish(show, seven, seven_mp3)
     # A set mixed by hand (another render's MP3 beside this timeline): refused.
     shutil.copyfile(seven_mp3, eight_mp3)
-    with pytest.raises(PipelineError, match="is not the MP3 its timeline was made with"):
+    with pytest.raises(PipelineError, match="is not the MP3 its manifest was made with"):
         publish(show, eight, eight_mp3)
 
 

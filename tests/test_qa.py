@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -10,8 +11,10 @@ from conftest import FRONT_MATTER, REPO
 
 from pipeline.cli import main
 from pipeline.lexicon import Lexicon
+from pipeline.outputs import OutputSet
 from pipeline.qa import TermHeard, heard_as, listen, misheard, plain, quality_turns, vocabulary
 from pipeline.quality import dnsmos
+from pipeline.timeline import TimedCue, TimedTurn, Timeline
 
 pytestmark = pytest.mark.slow
 
@@ -32,8 +35,7 @@ def rendered(tmp_path_factory):
     )
     mp3 = folder / "episode.mp3"
     assert main(["render", str(script), "-o", str(mp3), "-q"]) == 0
-    timeline = json.loads(mp3.with_suffix(".timeline.json").read_text(encoding="utf-8"))
-    return script, mp3, timeline
+    return script, mp3, Timeline.load(OutputSet(mp3).timeline)
 
 
 def test_plain_words() -> None:
@@ -43,7 +45,7 @@ def test_plain_words() -> None:
 def test_the_recogniser_hears_the_turns(rendered) -> None:
     _, mp3, timeline = rendered
     report = listen(mp3, timeline, Lexicon.load(LEXICON))
-    assert [t.line for t in report.turns] == [t["line"] for t in timeline["turns"]]
+    assert [t.line for t in report.turns] == [t.line for t in timeline.turns]
     alex, maya = report.turns
     assert alex.expected.startswith("hello and welcome to the show")
     assert "welcome" in alex.heard and "show" in alex.heard
@@ -60,9 +62,9 @@ def test_the_recogniser_hears_the_turns(rendered) -> None:
 def test_a_wrong_script_scores_badly(rendered) -> None:
     """The measure can fail: against the wrong words the error rate is high."""
     _, mp3, timeline = rendered
-    wrong = json.loads(json.dumps(timeline))
-    for turn in wrong["turns"]:
-        turn["text"] = "Completely different words that nobody said in this recording at all."
+    other = "Completely different words that nobody said in this recording at all."
+    turns = tuple(dataclasses.replace(turn, text=other) for turn in timeline.turns)
+    wrong = dataclasses.replace(timeline, turns=turns)
     report = listen(mp3, wrong, Lexicon.empty())
     assert all(score.wer > 0.8 for score in report.turns)
 
@@ -100,8 +102,8 @@ def test_dnsmos_hears_damage_and_ignores_level(rendered) -> None:
 
     _, mp3, timeline = rendered
     audio, rate = soundfile.read(mp3, dtype="float32")
-    turn = timeline["turns"][0]
-    clip = audio[round(turn["start"] * rate) : round(turn["end"] * rate)]
+    turn = timeline.turns[0]
+    clip = audio[round(turn.start * rate) : round(turn.end * rate)]
     clean = dnsmos(clip, rate)
     noise = np.random.default_rng(0).normal(0, 1, len(clip)).astype(np.float32)
     noise *= np.sqrt(np.mean(clip**2) / np.mean(noise**2)) * 10 ** (-10 / 20)  # 10 dB SNR
@@ -110,16 +112,16 @@ def test_dnsmos_hears_damage_and_ignores_level(rendered) -> None:
 
 
 def test_quality_is_scored_only_where_one_voice_sounds_alone() -> None:
-    timeline = {
-        "turns": [
-            {"start": 0.0, "end": 6.0},  # under the intro music
-            {"start": 7.0, "end": 13.0},  # clear
-            {"start": 12.5, "end": 13.5},  # overlaps the one before (and too short)
-            {"start": 14.0, "end": 16.0},  # too short
-            {"start": 17.0, "end": 30.0},  # clear
-        ],
-        "music": [{"start": 0.0, "end": 5.0}],
-    }
+    spans = [
+        (0.0, 6.0),  # under the intro music
+        (7.0, 13.0),  # clear
+        (12.5, 13.5),  # overlaps the one before (and too short)
+        (14.0, 16.0),  # too short
+        (17.0, 30.0),  # clear
+    ]
+    turns = tuple(TimedTurn("A", "A", a, b, 0.0, False, (), 1, "x", "x", "x") for a, b in spans)
+    music = (TimedCue("intro", 0.0, 5.0, 1),)
+    timeline = Timeline("Show", 1, "Title", 30.0, 44_100, {}, (), turns, music)
     assert quality_turns(timeline) == [4]  # turn 1 has another voice under its end
 
 

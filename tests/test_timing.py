@@ -165,23 +165,22 @@ def test_an_overlap_never_starts_before_the_middle_of_the_turn(write_script) -> 
 
 def test_overlaps_carry_their_true_times_into_timeline_and_transcripts(write_script) -> None:
     script, mix = mix_of(write_script, OVERLAP, seconds=2.0)
-    data = timeline(script, mix)
-    turns = data["turns"]
-    assert [t["overlap"] for t in turns] == [False, True, False, True, False]
-    assert turns[1]["start"] < turns[0]["end"]
-    assert turns[1]["start"] == pytest.approx(turns[0]["end"] - TIMING.overlap, abs=1e-4)
+    turns = timeline(script, mix, {}).turns
+    assert [t.overlap for t in turns] == [False, True, False, True, False]
+    assert turns[1].start < turns[0].end
+    assert turns[1].start == pytest.approx(turns[0].end - TIMING.overlap, abs=1e-4)
     all_cues = cues(script, mix)
     assert [c.start for c in all_cues] == sorted(c.start for c in all_cues)
     wow = next(c for c in all_cues if c.text == "Wow.")
     plate = next(c for c in all_cues if "plate" in c.text)
     cores = next(c for c in all_cues if "cores" in c.text)
-    assert wow.start == pytest.approx(turns[1]["start"]) and wow.start < cores.end
-    assert plate.start == pytest.approx(turns[0]["start"])
+    assert wow.start == pytest.approx(turns[1].start) and wow.start < cores.end
+    assert plate.start == pytest.approx(turns[0].start)
     vtt = to_vtt(all_cues)
     srt = to_srt(all_cues)
     segments = to_json(all_cues)["segments"]
     wow_at = next(s for s in segments if s["body"] == "Wow.")
-    assert wow_at["startTime"] == pytest.approx(turns[1]["start"], abs=1e-3)
+    assert wow_at["startTime"] == pytest.approx(turns[1].start, abs=1e-3)
     assert "<v Maya>Wow." in vtt and "Maya: Wow." in srt
 
 
