@@ -24,7 +24,7 @@ under speech, ramping down ``attack`` seconds before a voice comes in and back u
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -150,8 +150,6 @@ def assemble(
 
     Without a music ``library``, music cues are placed as marks but make no sound.
     """
-    timing = timing or Timing()
-    levels = levels or Levels()
     spoken_turns = list(spoken)
     if not spoken_turns:
         raise PipelineError("nothing to assemble: the script has no turns", path=script.path)
@@ -160,100 +158,128 @@ def assemble(
         [(t.utterance.turn.speaker, t.audio.samples, t.gain_db) for t in spoken_turns], rate
     )
     queue = iter(zip(spoken_turns, gains, strict=True))
-
-    def samples(seconds: float) -> int:
-        return round(seconds * rate)
-
-    def opening(chapter_index: int, position: int, chapter_start: int | None) -> int:
-        """Where a chapter's first sound goes: on the grid (not the episode's start)."""
-        if chapter_index == 0 or chapter_start is not None:
-            return position
-        return -(-position // timing.chapter_grid) * timing.chapter_grid
-
-    placements: list[Placement] = []
-    chapters: list[ChapterMark] = []
-    marks: list[MusicMark] = []
-    cursor = 0  # where the next gap is measured from: the last speech's end, or a music lead
-    pending: int | None = None  # silence written with [pause] since then
-    previous: Turn | None = None  # the turn just said, if nothing came between
-
-    for chapter_index, chapter in enumerate(script.chapters):
-        chapter_start: int | None = None
-        first_turn = True
+    desk = _Desk(timing or Timing(), rate, music)
+    for index, chapter in enumerate(script.chapters):
+        desk.open_chapter(index)
         for item in chapter.items:
             if isinstance(item, Pause):
-                pending = (pending or 0) + samples(item.seconds)
+                desk.pause(item)
             elif isinstance(item, MusicCue):
-                if pending is not None:
-                    gap = pending
-                else:  # a breath after the last words; none before the first
-                    gap = samples(timing.music_gap) if placements else 0
-                at = opening(chapter_index, cursor + gap, chapter_start)
-                piece = music.pieces.get(item.name) if music else None
-                length = len(piece.audio.samples) if piece else 0
-                marks.append(MusicMark(item.name, at, at + length, item.line))
-                chapter_start = at if chapter_start is None else chapter_start
-                if piece:
-                    cursor, pending = at + samples(piece.lead), 0
+                desk.cue(item)
             else:
                 turn_audio, gain_db = next(queue)
                 if turn_audio.utterance.turn is not item:
                     raise ValueError("spoken turns are out of step with the script")
-                length = len(turn_audio.audio.samples)
-                if item.overlap is not None and placements:
-                    # Under the end of the turn before, never before its middle.
-                    before = placements[-1]
-                    under = samples(item.overlap or timing.overlap)
-                    start = max(before.end - under, (before.start + before.end) // 2)
-                else:
-                    if pending is not None:
-                        gap = pending
-                    elif not placements:
-                        gap = samples(timing.lead_in)
-                    else:
-                        chapter_opens = first_turn and chapter_index > 0
-                        gap = samples(timing.gap(previous, item, chapter_opens))
-                    start = opening(chapter_index, cursor + gap, chapter_start)
-                end = start + length
-                spans = turn_audio.sentences or ((0, length),)
-                said = turn_audio.utterance
-                placements.append(
-                    Placement(
-                        item,
-                        said.text,
-                        said.words,
-                        start,
-                        end,
-                        gain_db,
-                        tuple((start + a, start + b) for a, b in spans),
-                    )
-                )
-                chapter_start = start if chapter_start is None else chapter_start
-                cursor, pending, first_turn = max(cursor, end), None, False
-                previous = item
-                continue
-            previous = None  # a cue stands between this and the next turn
-        chapters.append(
-            ChapterMark(
-                chapter.title, cursor if chapter_start is None else chapter_start, chapter.line
+                desk.turn(item, turn_audio, gain_db)
+        desk.close_chapter(chapter.title, chapter.line)
+    return desk.mix(spoken_turns, levels or Levels())
+
+
+@dataclass
+class _Desk:
+    """The timeline as it is laid, item by item in script order: where the next sound goes."""
+
+    timing: Timing
+    rate: int
+    music: MusicLibrary | None
+    placements: list[Placement] = field(default_factory=list)
+    chapters: list[ChapterMark] = field(default_factory=list)
+    marks: list[MusicMark] = field(default_factory=list)
+    cursor: int = 0  # where the next gap is measured from: the last speech's end, or a lead
+    pending: int | None = None  # silence written with [pause] since then
+    previous: Turn | None = None  # the turn just said, if nothing came between
+    chapter_index: int = 0
+    chapter_start: int | None = None  # the chapter's first sound, once placed
+    first_turn: bool = True  # no turn of this chapter placed yet
+
+    def samples(self, seconds: float) -> int:
+        return round(seconds * self.rate)
+
+    def opening(self, position: int) -> int:
+        """Where a sound goes: a chapter's first on the grid (not the episode's start)."""
+        if self.chapter_index == 0 or self.chapter_start is not None:
+            return position
+        grid = self.timing.chapter_grid
+        return -(-position // grid) * grid
+
+    def open_chapter(self, index: int) -> None:
+        self.chapter_index, self.chapter_start, self.first_turn = index, None, True
+
+    def close_chapter(self, title: str, line: int) -> None:
+        start = self.cursor if self.chapter_start is None else self.chapter_start
+        self.chapters.append(ChapterMark(title, start, line))
+
+    def pause(self, item: Pause) -> None:
+        self.pending = (self.pending or 0) + self.samples(item.seconds)
+        self.previous = None
+
+    def cue(self, item: MusicCue) -> None:
+        if self.pending is not None:
+            gap = self.pending
+        else:  # a breath after the last words; none before the first
+            gap = self.samples(self.timing.music_gap) if self.placements else 0
+        at = self.opening(self.cursor + gap)
+        piece = self.music.pieces.get(item.name) if self.music else None
+        length = len(piece.audio.samples) if piece else 0
+        self.marks.append(MusicMark(item.name, at, at + length, item.line))
+        self.chapter_start = at if self.chapter_start is None else self.chapter_start
+        if piece:
+            self.cursor, self.pending = at + self.samples(piece.lead), 0
+        self.previous = None
+
+    def turn(self, item: Turn, turn_audio: SpokenTurn, gain_db: float) -> None:
+        length = len(turn_audio.audio.samples)
+        if item.overlap is not None and self.placements:
+            # Under the end of the turn before, never before its middle.
+            before = self.placements[-1]
+            under = self.samples(item.overlap or self.timing.overlap)
+            start = max(before.end - under, (before.start + before.end) // 2)
+        else:
+            if self.pending is not None:
+                gap = self.pending
+            elif not self.placements:
+                gap = self.samples(self.timing.lead_in)
+            else:
+                chapter_opens = self.first_turn and self.chapter_index > 0
+                gap = self.samples(self.timing.gap(self.previous, item, chapter_opens))
+            start = self.opening(self.cursor + gap)
+        end = start + length
+        spans = turn_audio.sentences or ((0, length),)
+        said = turn_audio.utterance
+        self.placements.append(
+            Placement(
+                item,
+                said.text,
+                said.words,
+                start,
+                end,
+                gain_db,
+                tuple((start + a, start + b) for a, b in spans),
             )
         )
-    speech_end = max(p.end for p in placements)
-    after = pending if pending is not None else samples(timing.tail)
-    total = max([max(cursor, speech_end) + after, *(mark.end for mark in marks)])
-    # One full-length buffer; each turn and piece is added into it once.
-    out = np.zeros(total, dtype=np.float32)
-    for placement, turn_audio in zip(placements, spoken_turns, strict=True):
-        out[placement.start : placement.end] += level.leveled(
-            turn_audio.audio.samples, placement.gain_db, rate
-        )
-    speech = [(p.start, p.end) for p in placements]
-    for mark in marks:
-        piece = music.pieces.get(mark.name) if music else None
-        if piece is not None:
-            envelope = duck_envelope(mark.at, len(piece.audio.samples), speech, rate, levels)
-            out[mark.at : mark.end] += piece.audio.samples * envelope
-    return Mix(Audio(out, rate), placements, chapters, marks)
+        self.chapter_start = start if self.chapter_start is None else self.chapter_start
+        self.cursor, self.pending, self.first_turn = max(self.cursor, end), None, False
+        self.previous = item
+
+    def mix(self, spoken_turns: list[SpokenTurn], levels: Levels) -> Mix:
+        """The laid timeline as sound: one buffer, each turn and piece added into it once."""
+        speech_end = max(p.end for p in self.placements)
+        after = self.pending if self.pending is not None else self.samples(self.timing.tail)
+        total = max([max(self.cursor, speech_end) + after, *(mark.end for mark in self.marks)])
+        out = np.zeros(total, dtype=np.float32)
+        for placement, turn_audio in zip(self.placements, spoken_turns, strict=True):
+            out[placement.start : placement.end] += level.leveled(
+                turn_audio.audio.samples, placement.gain_db, self.rate
+            )
+        speech = [(p.start, p.end) for p in self.placements]
+        for mark in self.marks:
+            piece = self.music.pieces.get(mark.name) if self.music else None
+            if piece is not None:
+                envelope = duck_envelope(
+                    mark.at, len(piece.audio.samples), speech, self.rate, levels
+                )
+                out[mark.at : mark.end] += piece.audio.samples * envelope
+        return Mix(Audio(out, self.rate), self.placements, self.chapters, self.marks)
 
 
 def duck_envelope(

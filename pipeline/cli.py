@@ -10,6 +10,7 @@ import signal
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from pipeline.errors import PipelineError
 
@@ -43,7 +44,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Turn a marked-up two-host script into a podcast episode, offline.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_render(commands)
+    _add_script_commands(commands)
+    _add_publish(commands)
+    _add_qa(commands)
+    return parser
 
+
+Commands = Any  # argparse's subparsers action (its type is private)
+
+
+def _add_render(commands: Commands) -> None:
     render_cmd = commands.add_parser(
         "render",
         help="synthesize, assemble and master the script into an MP3",
@@ -78,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="processes that synthesize in parallel (default: one per core)",
     )
 
+
+def _add_script_commands(commands: Commands) -> None:
+    """The commands that read the script and its voices only: check, engines, models."""
     check_cmd = commands.add_parser(
         "check",
         help="parse and validate the script and voices without rendering",
@@ -103,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     models_cmd.add_argument("script", type=Path, help="the episode script")
     _add_voice_flag(models_cmd)
 
+
+def _add_publish(commands: Commands) -> None:
     publish_cmd = commands.add_parser(
         "publish",
         help="build the podcast site (feed, pages, media) and deliver it to the host",
@@ -148,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     publish_cmd.add_argument("--bucket", help="S3 bucket")
     publish_cmd.add_argument("--prefix", help="S3 key prefix")
 
+
+def _add_qa(commands: Commands) -> None:
     qa_cmd = commands.add_parser(
         "qa",
         help="listen to the rendered MP3 with a speech recogniser and report what it heard",
@@ -164,7 +182,6 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path("build/episode.mp3"),
         help="the rendered MP3, with its .timeline.json beside it (default: build/episode.mp3)",
     )
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -330,22 +347,19 @@ def _qa(script_path: Path, mp3: Path) -> int:
 
 
 def _models(script_path: Path, overrides: dict[str, Path]) -> int:
+    from pipeline.engines import ENGINES
     from pipeline.script import parse_script
     from pipeline.voices import host_voices
 
     voices = host_voices(parse_script(script_path), overrides)
-    coqui = {v.model: v for v in voices.values() if v.engine == "coqui" and v.model}
-    hibari = {v.model or "heart": v for v in voices.values() if v.engine == "hibari"}
-    if not coqui and not hibari:
-        print("no voice of this script names a Coqui model or a hibari voice: nothing to fetch")
-    for name, voice in coqui.items():
-        from pipeline.engines.coqui import download
-
-        print(f"{name}: {download(voice)}")
-    for name, voice in hibari.items():
-        from pipeline.engines.hibari import download as fetch
-
-        print(f"hibari {name}: {fetch(voice)}")
+    fetched: set[Path] = set()
+    for voice in voices.values():
+        fetch = ENGINES[voice.engine].fetch
+        if fetch is not None and voice.path.resolve() not in fetched:
+            fetched.add(voice.path.resolve())
+            print(f"{voice.engine} {voice.model or '(default)'}: {fetch(voice)}")
+    if not fetched:
+        print("no voice of this script has a model to fetch (only Coqui and hibari download)")
     return 0
 
 
@@ -364,18 +378,15 @@ TARGET_FLAGS = (
 
 def _publish(args: argparse.Namespace) -> int:
     from pipeline.publish import publish
-    from pipeline.show import Show, parse_target
+    from pipeline.show import Show, parse_target, target_kind, target_settings
 
     show = Show.load(args.show)
     flags = {key: getattr(args, key) for key in TARGET_FLAGS if getattr(args, key) is not None}
     target = None
     if args.target or flags:
-        kind = args.target or show.target.kind
-        base = show.target.settings if kind == show.target.kind else {}
-        raw = {"kind": kind, **{k: v for k, v in base.items() if k != "path"}, **flags}
-        if "path" not in flags and "path" in base:
-            raw["path"] = base["path"]
-        target = parse_target(None, raw, where=Path.cwd())
+        kind = args.target or target_kind(show.target)
+        base = target_settings(show.target) if kind == target_kind(show.target) else {}
+        target = parse_target(None, base | flags | {"kind": kind}, where=Path.cwd())
     report = publish(show, args.script, args.episode, target, args.remove)
     print(
         f"published {report.episodes} episode(s) from {report.site}: "

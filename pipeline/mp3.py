@@ -157,45 +157,14 @@ def encode_segments(
     length = len(samples)
 
     def one(part: Segment) -> tuple[bytes, SegmentReading, bool]:
-        last = part.end == length
-        lo = max(0, part.start - CONTEXT_FRAMES * FRAME)
-        hi = length if last else min(length, part.end + CONTEXT_FRAMES * FRAME)
-        window = samples[lo:hi]
-        skip, keep = (part.start - lo) // FRAME, None if last else (part.end - part.start) // FRAME
-        key = _key(window, filters, bitrate, skip, keep)
-        found = cache.get(key) if cache is not None else None
-        if found is not None:
-            return *found, False
-        frames = split_frames(_lame(window, rate, filters, bitrate))
-        kept = frames[skip:] if keep is None else frames[skip : skip + keep]
-        if keep is not None and len(kept) != keep:
-            raise PipelineError(f"LAME gave {len(frames)} frames for a {hi - lo}-sample segment")
-        # Decoded from up to two frames earlier, so the first kept frame is decoded whole.
-        before = min(skip, 2)
-        frames_read = b"".join(frames[skip - before : skip + len(kept)])
-        reading = _meter(frames_read, before * FRAME / SAMPLE_RATE)
-        data = b"".join(kept)
-        if cache is not None:
-            cache.put(key, data, reading)
-        return data, reading, True
+        return _encode_segment(samples, part, filters, bitrate, cache)
 
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
     try:
         results = list(pool.map(one, parts))
     finally:  # on Ctrl-C, start no more segments
         pool.shutdown(wait=True, cancel_futures=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Named with the process id, so a run killed here leaves a folder the next one sweeps.
-    tmp = temporary_name(path.with_name("mp3"), ".tmp")
-    tmp.mkdir()
-    try:
-        raw = tmp / "frames.mp3"
-        with raw.open("wb") as handle:
-            for data, _, _ in results:
-                handle.write(data)
-        _remux(raw, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    _join([data for data, _, _ in results], path)
     _write_lame_delay(path, length)
     times = [
         part.start / SAMPLE_RATE + t
@@ -210,6 +179,55 @@ def encode_segments(
         encoded=sum(1 for *_, new in results if new),
         reused=sum(1 for *_, new in results if not new),
     )
+
+
+def _encode_segment(
+    samples: np.ndarray,
+    part: Segment,
+    filters: str,
+    bitrate: str,
+    cache: SegmentCache | None,
+) -> tuple[bytes, SegmentReading, bool]:
+    """One segment's frames and reading, from the cache or encoded now (and whether it was
+    encoded now), with ``CONTEXT_FRAMES`` of its neighbours around it (see above)."""
+    length = len(samples)
+    last = part.end == length
+    lo = max(0, part.start - CONTEXT_FRAMES * FRAME)
+    hi = length if last else min(length, part.end + CONTEXT_FRAMES * FRAME)
+    window = samples[lo:hi]
+    skip, keep = (part.start - lo) // FRAME, None if last else (part.end - part.start) // FRAME
+    key = _key(window, filters, bitrate, skip, keep)
+    found = cache.get(key) if cache is not None else None
+    if found is not None:
+        return *found, False
+    frames = split_frames(_lame(window, SAMPLE_RATE, filters, bitrate))
+    kept = frames[skip:] if keep is None else frames[skip : skip + keep]
+    if keep is not None and len(kept) != keep:
+        raise PipelineError(f"LAME gave {len(frames)} frames for a {hi - lo}-sample segment")
+    # Decoded from up to two frames earlier, so the first kept frame is decoded whole.
+    before = min(skip, 2)
+    frames_read = b"".join(frames[skip - before : skip + len(kept)])
+    reading = _meter(frames_read, before * FRAME / SAMPLE_RATE)
+    data = b"".join(kept)
+    if cache is not None:
+        cache.put(key, data, reading)
+    return data, reading, True
+
+
+def _join(segments: list[bytes], path: Path) -> None:
+    """The segments' frames as one MP3 file at ``path`` (ffmpeg writes its header)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Named with the process id, so a run killed here leaves a folder the next one sweeps.
+    tmp = temporary_name(path.with_name("mp3"), ".tmp")
+    tmp.mkdir()
+    try:
+        raw = tmp / "frames.mp3"
+        with raw.open("wb") as handle:
+            for data in segments:
+                handle.write(data)
+        _remux(raw, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def split_frames(data: bytes) -> list[bytes]:

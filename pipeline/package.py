@@ -31,6 +31,20 @@ from pipeline.voices import Voice
 
 
 @dataclass(frozen=True)
+class ReleaseChapter:
+    """A chapter as the tag and the chapter files give it."""
+
+    title: str
+    """Chapter title."""
+
+    start_ms: int
+    """Start, in milliseconds."""
+
+    end_ms: int
+    """End (the next chapter's start, or the episode's end), in milliseconds."""
+
+
+@dataclass(frozen=True)
 class Release:
     """What the MP3's tag says."""
 
@@ -52,8 +66,8 @@ class Release:
     cover: Path | None
     """Cover art embedded as the front cover (APIC)."""
 
-    chapters: list[tuple[str, int, int]]
-    """Chapter titles with start and end in milliseconds, in time order (CTOC + CHAP)."""
+    chapters: tuple[ReleaseChapter, ...]
+    """The chapters in time order (CTOC + CHAP)."""
 
     @staticmethod
     def of(script: Script, mix: Mix) -> Release:
@@ -68,7 +82,10 @@ class Release:
             date=meta.date.isoformat() if meta.date else None,
             description=meta.description,
             cover=meta.cover,
-            chapters=[(c.title, s, e) for c, s, e in zip(mix.chapters, starts, ends, strict=True)],
+            chapters=tuple(
+                ReleaseChapter(c.title, start, end)
+                for c, start, end in zip(mix.chapters, starts, ends, strict=True)
+            ),
         )
 
 
@@ -109,15 +126,15 @@ def tag_mp3(path: Path, release: Release) -> None:
             sub_frames=[id3.TIT2(encoding=id3.Encoding.UTF8, text="Chapters")],
         )
     )
-    for element_id, (title, start, end) in zip(ids, release.chapters, strict=True):
+    for element_id, chapter in zip(ids, release.chapters, strict=True):
         tags.add(
             id3.CHAP(
                 element_id=element_id,
-                start_time=start,
-                end_time=end,
+                start_time=chapter.start_ms,
+                end_time=chapter.end_ms,
                 start_offset=0xFFFFFFFF,
                 end_offset=0xFFFFFFFF,
-                sub_frames=[id3.TIT2(encoding=id3.Encoding.UTF8, text=title)],
+                sub_frames=[id3.TIT2(encoding=id3.Encoding.UTF8, text=chapter.title)],
             )
         )
     tags.save(path, v2_version=4)
@@ -130,7 +147,7 @@ def _chapter_ids(release: Release) -> list[str]:
     id plus title has the same length gives every CHAP frame the same size, and the
     zero-padded number then puts them in order (ffprobe lists chapters in file order).
     """
-    titles = [len(title.encode("utf-8")) for title, _, _ in release.chapters]
+    titles = [len(chapter.title.encode("utf-8")) for chapter in release.chapters]
     return [f"ch{index:03d}" + "_" * (max(titles) - size) for index, size in enumerate(titles)]
 
 
@@ -175,8 +192,12 @@ def chapters_json(release: Release) -> dict[str, Any]:
     return {
         "version": "1.2.0",
         "chapters": [
-            {"startTime": round(start / 1000, 3), "endTime": round(end / 1000, 3), "title": title}
-            for title, start, end in release.chapters
+            {
+                "startTime": round(chapter.start_ms / 1000, 3),
+                "endTime": round(chapter.end_ms / 1000, 3),
+                "title": chapter.title,
+            }
+            for chapter in release.chapters
         ],
     }
 
@@ -197,7 +218,7 @@ def shownotes(
     lines += [meta.description, "", "## Hosts", ""]
     lines += [f"- {host.name}: voice {voices[speaker]}" for speaker, host in meta.hosts.items()]
     lines += ["", "## Chapters", ""]
-    lines += [f"- {clock(start / 1000, pad=True)} {title}" for title, start, _ in release.chapters]
+    lines += [f"- {clock(c.start_ms / 1000, pad=True)} {c.title}" for c in release.chapters]
     if sheet is not None:
         lines += [
             "",

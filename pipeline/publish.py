@@ -17,7 +17,7 @@ import json
 import posixpath
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from pipeline.errors import PipelineError
 from pipeline.feed import episodes_from_feed, feed_xml
 from pipeline.files import copy_file, file_digest, sweep_tree, write_text
 from pipeline.outputs import Manifest, OutputSet
-from pipeline.show import Show, Target
+from pipeline.show import Show, Target, target_kind
 from pipeline.site import CSS, PLAYER_JS, episode_html, index_html
 from pipeline.targets import Remote, open_target
 
@@ -91,8 +91,55 @@ def publish(
     """Build the site for the episode rendered at ``episode`` (its MP3; its manifest names
     the rest of its output set) from ``script_path``, and deliver it to ``target``.
     Episodes already published are kept, except those numbered in ``remove``."""
-    outputs = OutputSet(episode)
-    built = _built_from(outputs, script_path)
+    built = _built_from(OutputSet(episode), script_path)
+    _check_release(built, show, episode, script_path)
+    built_file = functools.partial(built.file, episode.parent)
+    folder = f"episodes/{built.episode}"
+    files = {  # site path -> local source, in upload order: media first
+        f"{folder}/{slug(show.title)}-{built.episode:03d}.mp3": built_file("mp3"),
+        "cover.jpg": show.cover,
+        f"{folder}/chapters.json": built_file("chapters"),
+        f"{folder}/transcript.vtt": built_file("vtt"),
+        f"{folder}/transcript.srt": built_file("srt"),
+        f"{folder}/transcript.json": built_file("transcript"),
+    }
+    site = show.site
+    sweep_tree(site)
+    report = PublishReport(site)
+    target = target or show.target
+    try:
+        with open_target(target) as remote:
+            for name in {posixpath.dirname(n) for n in [*files, FEED]}:
+                remote.sweep(name)
+            catalogue, report.rebuilt = _catalogue(remote, show)
+            manifest = _read_json(remote, MANIFEST, {})
+            if not isinstance(manifest, dict):
+                manifest = {}  # only bookkeeping: files are compared afresh
+            entry = _entry(show, built, folder, next(iter(files)), catalogue)
+            episodes = _episodes(catalogue, entry, remove, report)
+            for name, source in files.items():
+                _copy(source, site / name)
+            pages = _pages(show, built, built_file, entry, episodes)
+            for name, text in pages.items():
+                write_text(site / name, text)
+            write_text(site / FEED, feed_xml(show, episodes).decode("utf-8"))
+            for name in [*files, *pages, FEED]:  # the feed goes last
+                _deliver(remote, site / name, name, manifest, report)
+            # Bookkeeping for skipping unchanged files next time; not part of the site.
+            write_text(site / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+            remote.put(site / MANIFEST, MANIFEST, "application/json", "no-store")
+    except OSError as exc:  # a connection or a folder on the target that fails us
+        raise PipelineError(
+            f"publishing to the {target_kind(target)} target failed: {exc}",
+            hint="check the target's settings and that you may write there; publish again "
+            "to finish (files already there are skipped)",
+        ) from None
+    report.episodes = len(episodes)
+    return report
+
+
+def _check_release(built: Manifest, show: Show, episode: Path, script_path: Path) -> None:
+    """Refuse an episode of another show, or one with no release date."""
     if built.podcast != show.title:
         raise PipelineError(
             f"{episode} is an episode of {built.podcast!r} but {show.path} is {show.title!r}",
@@ -105,92 +152,71 @@ def publish(
             path=script_path,
             hint="add 'date: YYYY-MM-DD' to the front matter, and render it again",
         )
-    folder = f"episodes/{built.episode}"
-    built_file = functools.partial(built.file, outputs.mp3.parent)
-    files = {  # site path -> local source, in upload order: media first
-        f"{folder}/{slug(show.title)}-{built.episode:03d}.mp3": built_file("mp3"),
-        "cover.jpg": show.cover,
-        f"{folder}/chapters.json": built_file("chapters"),
-        f"{folder}/transcript.vtt": built_file("vtt"),
-        f"{folder}/transcript.srt": built_file("srt"),
-        f"{folder}/transcript.json": built_file("transcript"),
+
+
+def _entry(
+    show: Show, built: Manifest, folder: str, mp3: str, catalogue: list[EpisodeEntry]
+) -> EpisodeEntry:
+    """The catalogue entry of the episode being published (its guid kept if it was
+    published before)."""
+    before = next((e for e in catalogue if e.episode == built.episode), None)
+    guid = uuid.uuid5(uuid.NAMESPACE_URL, f"{show.base_url}/{folder}")
+    return EpisodeEntry(
+        episode=built.episode,
+        guid=before.guid if before else f"urn:uuid:{guid}",
+        title=built.title,
+        description=built.description,
+        date=str(built.date),
+        duration=round(built.duration, 3),
+        bytes=built.mp3.bytes,
+        mp3=mp3,
+        chapters=f"{folder}/chapters.json",
+        transcripts={kind: f"{folder}/transcript.{kind}" for kind in TRANSCRIPT_KINDS},
+        page=f"{folder}/index.html",
+        hosts=built.hosts,
+    )
+
+
+def _episodes(
+    catalogue: list[EpisodeEntry],
+    entry: EpisodeEntry,
+    remove: Sequence[int],
+    report: PublishReport,
+) -> list[EpisodeEntry]:
+    """The feed's episodes in order: those published before, less the ones ``remove``
+    names, with ``entry`` added or replacing its earlier self."""
+    earlier = {e.episode: e for e in catalogue}
+    for number in remove:
+        if number not in earlier:
+            raise PipelineError(
+                f"--remove {number}: the target has no episode {number}",
+                hint="published episodes: " + (", ".join(map(str, sorted(earlier))) or "none"),
+            )
+        del earlier[number]
+        report.removed.append(number)
+    earlier.pop(entry.episode, None)
+    report.kept = sorted(earlier)
+    return sorted([*earlier.values(), entry], key=lambda e: e.episode)
+
+
+def _pages(
+    show: Show,
+    built: Manifest,
+    built_file: Callable[[str], Path],
+    entry: EpisodeEntry,
+    episodes: list[EpisodeEntry],
+) -> dict[str, str]:
+    """The site's pages and catalogue by site path (the feed is written apart, last)."""
+    chapters = json.loads(built_file("chapters").read_text(encoding="utf-8"))
+    transcript = json.loads(built_file("transcript").read_text(encoding="utf-8"))
+    catalogue = [e.to_json() for e in episodes]
+    return {
+        entry.page: episode_html(show, entry, chapters, transcript, list(built.sources)),
+        "index.html": index_html(show, episodes),
+        "site.css": CSS,
+        "player.js": PLAYER_JS,
+        CATALOGUE: json.dumps(catalogue, indent=2, ensure_ascii=False) + "\n",
     }
-    mp3_name = next(iter(files))
-    site = show.site
-    sweep_tree(site)
-    report = PublishReport(site)
-    try:
-        with open_target(target or show.target) as remote:
-            for name in {posixpath.dirname(n) for n in [*files, FEED]}:
-                remote.sweep(name)
-            catalogue, report.rebuilt = _catalogue(remote, show)
-            manifest = _read_json(remote, MANIFEST, {})
-            if not isinstance(manifest, dict):
-                manifest = {}  # only bookkeeping: files are compared afresh
-            earlier = {e.episode: e for e in catalogue}
-            for number in remove:
-                if number not in earlier:
-                    raise PipelineError(
-                        f"--remove {number}: the target has no episode {number}",
-                        hint="published episodes: "
-                        + (", ".join(map(str, sorted(earlier))) or "none"),
-                    )
-                del earlier[number]
-                report.removed.append(number)
-            before = earlier.get(built.episode)
-            entry = EpisodeEntry(
-                episode=built.episode,
-                guid=before.guid
-                if before
-                else f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{show.base_url}/{folder}')}",
-                title=built.title,
-                description=built.description,
-                date=built.date,
-                duration=round(built.duration, 3),
-                bytes=built.mp3.bytes,
-                mp3=mp3_name,
-                chapters=f"{folder}/chapters.json",
-                transcripts={kind: f"{folder}/transcript.{kind}" for kind in TRANSCRIPT_KINDS},
-                page=f"{folder}/index.html",
-                hosts=built.hosts,
-            )
-            report.kept = sorted(n for n in earlier if n != built.episode)
-            episodes = sorted(
-                [*(e for n, e in earlier.items() if n != built.episode), entry],
-                key=lambda e: e.episode,
-            )
-            for name, source in files.items():
-                _copy(source, site / name)
-            chapters = json.loads(built_file("chapters").read_text(encoding="utf-8"))
-            transcript = json.loads(built_file("transcript").read_text(encoding="utf-8"))
-            pages = {
-                f"{folder}/index.html": episode_html(
-                    show, entry, chapters, transcript, list(built.sources)
-                ),
-                "index.html": index_html(show, episodes),
-                "site.css": CSS,
-                "player.js": PLAYER_JS,
-                CATALOGUE: json.dumps([e.to_json() for e in episodes], indent=2, ensure_ascii=False)
-                + "\n",
-            }
-            for name, text in pages.items():
-                write_text(site / name, text)
-            with_feed = site / FEED
-            write_text(with_feed, feed_xml(show, episodes).decode("utf-8"))
-            order = [*files, *pages, FEED]  # the feed goes last
-            for name in order:
-                _deliver(remote, site / name, name, manifest, report)
-            # Bookkeeping for skipping unchanged files next time; not part of the site.
-            write_text(site / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-            remote.put(site / MANIFEST, MANIFEST, "application/json", "no-store")
-    except OSError as exc:  # a connection or a folder on the target that fails us
-        raise PipelineError(
-            f"publishing to the {(target or show.target).kind} target failed: {exc}",
-            hint="check the target's settings and that you may write there; publish again "
-            "to finish (files already there are skipped)",
-        ) from None
-    report.episodes = len(episodes)
-    return report
 
 
 def _built_from(outputs: OutputSet, script_path: Path) -> Manifest:

@@ -18,7 +18,7 @@ from pipeline.mp3 import SegmentEncoder
 from pipeline.outputs import OutputSet
 from pipeline.overview import draw_overview
 from pipeline.package import Release, tag_mp3, write_companions
-from pipeline.production import prepare
+from pipeline.production import Production, prepare
 from pipeline.synthesize import default_workers, synthesize
 from pipeline.timing import Timing
 
@@ -93,6 +93,34 @@ class RenderState:
         return self.mix == digest and output.is_file() and file_digest(output) == self.output
 
 
+def _mixed(
+    production: Production,
+    cache: TurnCache | None,
+    workers: int,
+    timing: Timing | None,
+    progress: bool,
+) -> Mix:
+    """Every turn spoken (or taken from ``cache``) and laid with the music on one timeline;
+    the separate turns are freed before mastering, as the mix holds them all."""
+    spoken = synthesize(
+        production.utterances,
+        production.engines,
+        production.script.path,
+        progress=progress,
+        cache=cache,
+        voices=production.voices,
+        workers=workers,
+        timing=timing,
+    )
+    return assemble(production.script, spoken, timing, production.music)
+
+
+def _encoder(mix: Mix, mp3: Path, cache: Path | None, workers: int) -> SegmentEncoder:
+    """The encoder for ``mix``: segments cut at its chapters, kept in ``cache``."""
+    segments = SegmentCache(cache) if cache is not None else None
+    return SegmentEncoder(mix.audio, mp3, [c.start for c in mix.chapters], segments, workers)
+
+
 def mix_digest(mix: Mix, release: Release, spec: Spec | None) -> str:
     """What the MP3 is made from: the mixed samples, the tag and the delivery spec."""
     digest = hashlib.sha256(memoryview(mix.audio.samples))  # no copy of the whole mix
@@ -121,23 +149,13 @@ def render(
     processes (default: one per core).
     """
     require_ffmpeg()  # before spending minutes on synthesis
+    workers = default_workers() if workers is None else workers
     outputs = OutputSet(output)
     outputs.check_writable()
     production = prepare(script_path, voice_overrides)
     script = production.script
     turn_cache = TurnCache(cache) if cache is not None else None
-    spoken = synthesize(
-        production.utterances,
-        production.engines,
-        script.path,
-        progress=progress,
-        cache=turn_cache,
-        voices=production.voices,
-        workers=default_workers() if workers is None else workers,
-        timing=timing,
-    )
-    mix = assemble(script, spoken, timing, production.music)
-    del spoken  # the mix holds every turn now: free the separate copies before mastering
+    mix = _mixed(production, turn_cache, workers, timing, progress)
     release = Release.of(script, mix)
     state_path = RenderState.path(cache, output) if cache is not None else None
     state = RenderState.load(state_path) if state_path else None
@@ -148,23 +166,13 @@ def render(
             report, mp3 = state.report, output
         else:
             mp3 = staging.path(output)
-            encoder = SegmentEncoder(
-                mix.audio,
-                mp3,
-                [c.start for c in mix.chapters],
-                SegmentCache(cache) if cache is not None else None,
-                default_workers() if workers is None else workers,
-            )
+            encoder = _encoder(mix, mp3, cache, workers)
             report = master(encoder, spec, state.report if state else None)
             tag_mp3(mp3, release)
         write_companions(production, mix, release, staging, mp3)
-        draw_overview(
-            script,
-            mix,
-            report.measured,
-            staging.path(outputs.overview),
-            target_lufs=(spec or Spec()).loudness_lufs,
-        )
+        overview = staging.path(outputs.overview)
+        target = (spec or Spec()).loudness_lufs
+        draw_overview(script, mix, report.measured, overview, target_lufs=target)
     if state_path is not None and report.passes:
         RenderState(digest, file_digest(output), report).save(state_path)
     last = encoder.last if encoder else None

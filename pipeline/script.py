@@ -373,121 +373,134 @@ def _strip_comments(body: str, path: Path, first_line: int) -> str:
 
 
 def _parse_body(body: str, first_line: int, meta: EpisodeMeta, path: Path) -> list[Chapter]:
-    chapters: list[Chapter] = []
-    speaker: str | None = None  # the open turn, if any
-    turn_line = 0
-    turn_lines: list[str] = []
-    overlap: float | None = None
-    seen_title = False
-
-    def close_turn() -> None:
-        nonlocal speaker
-        if speaker is None:
-            return
-        text = " ".join(" ".join(turn_lines).split())
-        if not text:
-            raise PipelineError(
-                f"{speaker}'s turn has no text",
-                path=path,
-                line=turn_line,
-                hint="write what the host says after the label, or delete the label",
-            )
-        words = len(text.split())
-        if words > MAX_TURN_WORDS:
-            raise PipelineError(
-                f"{speaker}'s turn has {words:,} words, more than {MAX_TURN_WORDS:,}",
-                path=path,
-                line=turn_line,
-                hint="split it into several turns (a blank line and the label again)",
-            )
-        items = chapters[-1].items
-        if overlap is not None:
-            _check_overlap(speaker, text, items[-1] if items else None, turn_line, path)
-        items.append(Turn(speaker=speaker, text=text, line=turn_line, overlap=overlap))
-        speaker = None
-
-    def error(message: str, line: int, hint: str | None = None) -> PipelineError:
-        return PipelineError(message, path=path, line=line, hint=hint)
-
+    parser = _Body(meta, path)
     for number, marked in enumerate(body.split("\n"), start=first_line):
         line = marked.replace(_MARK, "")
         if not line.strip() and _MARK in marked:
             continue  # only a comment stood here: not a paragraph break
         if not line.strip():
-            close_turn()
-            continue
-        heading = _HEADING.match(line)
-        if heading:
-            close_turn()
-            level = len(heading.group("hashes"))
-            title = (heading.group("title") or "").strip()
-            if level == 1 and not chapters and not seen_title:
-                seen_title = True  # a document title for readers; the episode title is in meta
-                continue
-            if level != 2:
-                raise error(
-                    f"a level-{level} heading is not part of the format",
-                    number,
-                    "chapters start with '## Title'; one '# Title' may stand before the first",
-                )
-            if not title:
-                raise error("the chapter heading has no title", number, "write '## Title'")
-            chapters.append(Chapter(title=title, line=number))
-            continue
-        cue = _CUE.match(line)
-        if cue:
-            close_turn()
-            if not chapters:
-                raise error("a cue before the first chapter heading", number, _BEFORE_CHAPTER)
-            chapters[-1].items.append(_parse_cue(cue.group("body").strip(), number, path))
-            continue
-        label = _LABEL.match(line)
-        label_id = (label.group("b") or label.group("p")) if label else None
-        if label_id is not None:
-            if label_id not in meta.hosts:
-                # Also inside a paragraph: a misspelt label would else be spoken by the
-                # host before it.
-                rewrap = (
-                    f"; if the line continues {speaker}'s turn, rewrap it so that no line "
-                    f"starts with '{label_id}:'"
-                    if speaker is not None
-                    else ""
-                )
-                raise error(
-                    f"unknown speaker {label_id!r}",
-                    number,
-                    f"hosts in the front matter: {', '.join(meta.hosts)}; add {label_id} there "
-                    f"or fix the label{rewrap}",
-                )
-            close_turn()
-            if not chapters:
-                raise error("a turn before the first chapter heading", number, _BEFORE_CHAPTER)
-            direction = label.group("bd") if label.group("b") else label.group("pd")
-            overlap = None if direction is None else _parse_direction(direction, number, path)
-            speaker, turn_line, turn_lines = label_id, number, [line[label.end() :]]
-            continue
-        if speaker is not None:
-            turn_lines.append(line)
-            continue
-        raise error(
-            "text that is not part of a turn",
-            number,
-            "start the paragraph with a host's label (e.g. 'ALEX:'), "
-            "or wrap a production note in <!-- -->",
-        )
-    close_turn()
-    for chapter in chapters:
-        if not chapter.items:
-            raise error(
-                f"chapter {chapter.title!r} is empty",
-                chapter.line,
-                "give it at least one turn or cue, or delete the heading",
+            parser.close_turn()
+        elif heading := _HEADING.match(line):
+            parser.heading(heading, number)
+        elif cue := _CUE.match(line):
+            parser.cue(cue.group("body").strip(), number)
+        elif (label := _LABEL.match(line)) and (label.group("b") or label.group("p")):
+            parser.label(label, line, number)
+        elif parser.speaker is not None:
+            parser.turn_lines.append(line)
+        else:
+            raise parser.error(
+                "text that is not part of a turn",
+                number,
+                "start the paragraph with a host's label (e.g. 'ALEX:'), "
+                "or wrap a production note in <!-- -->",
             )
-    if not chapters:
-        raise error("the script has no chapters", first_line, "add a '## Title' line")
-    if not any(chapter.turns for chapter in chapters):
-        raise error("the script has no turns", first_line, "add a line such as 'ALEX: Hello.'")
-    return chapters
+    return parser.finish(first_line)
+
+
+@dataclass
+class _Body:
+    """The script body as it is read line by line: its chapters and the open turn."""
+
+    meta: EpisodeMeta
+    path: Path
+    chapters: list[Chapter] = field(default_factory=list)
+    speaker: str | None = None  # the open turn's speaker, if a turn is open
+    turn_line: int = 0
+    turn_lines: list[str] = field(default_factory=list)
+    overlap: float | None = None
+    seen_title: bool = False
+
+    def error(self, message: str, line: int, hint: str | None = None) -> PipelineError:
+        return PipelineError(message, path=self.path, line=line, hint=hint)
+
+    def close_turn(self) -> None:
+        speaker, line = self.speaker, self.turn_line
+        if speaker is None:
+            return
+        text = " ".join(" ".join(self.turn_lines).split())
+        if not text:
+            raise self.error(
+                f"{speaker}'s turn has no text",
+                line,
+                "write what the host says after the label, or delete the label",
+            )
+        words = len(text.split())
+        if words > MAX_TURN_WORDS:
+            raise self.error(
+                f"{speaker}'s turn has {words:,} words, more than {MAX_TURN_WORDS:,}",
+                line,
+                "split it into several turns (a blank line and the label again)",
+            )
+        items = self.chapters[-1].items
+        if self.overlap is not None:
+            _check_overlap(speaker, text, items[-1] if items else None, line, self.path)
+        items.append(Turn(speaker=speaker, text=text, line=line, overlap=self.overlap))
+        self.speaker = None
+
+    def heading(self, heading: re.Match[str], number: int) -> None:
+        self.close_turn()
+        level = len(heading.group("hashes"))
+        title = (heading.group("title") or "").strip()
+        if level == 1 and not self.chapters and not self.seen_title:
+            self.seen_title = True  # a document title for readers; the episode title is in meta
+            return
+        if level != 2:
+            raise self.error(
+                f"a level-{level} heading is not part of the format",
+                number,
+                "chapters start with '## Title'; one '# Title' may stand before the first",
+            )
+        if not title:
+            raise self.error("the chapter heading has no title", number, "write '## Title'")
+        self.chapters.append(Chapter(title=title, line=number))
+
+    def cue(self, body: str, number: int) -> None:
+        self.close_turn()
+        if not self.chapters:
+            raise self.error("a cue before the first chapter heading", number, _BEFORE_CHAPTER)
+        self.chapters[-1].items.append(_parse_cue(body, number, self.path))
+
+    def label(self, label: re.Match[str], line: str, number: int) -> None:
+        label_id = label.group("b") or label.group("p")
+        if label_id not in self.meta.hosts:
+            # Also inside a paragraph: a misspelt label would else be spoken by the host
+            # before it.
+            rewrap = (
+                f"; if the line continues {self.speaker}'s turn, rewrap it so that no line "
+                f"starts with '{label_id}:'"
+                if self.speaker is not None
+                else ""
+            )
+            raise self.error(
+                f"unknown speaker {label_id!r}",
+                number,
+                f"hosts in the front matter: {', '.join(self.meta.hosts)}; add {label_id} there "
+                f"or fix the label{rewrap}",
+            )
+        self.close_turn()
+        if not self.chapters:
+            raise self.error("a turn before the first chapter heading", number, _BEFORE_CHAPTER)
+        direction = label.group("bd") if label.group("b") else label.group("pd")
+        self.overlap = None if direction is None else _parse_direction(direction, number, self.path)
+        self.speaker, self.turn_line, self.turn_lines = label_id, number, [line[label.end() :]]
+
+    def finish(self, first_line: int) -> list[Chapter]:
+        self.close_turn()
+        for chapter in self.chapters:
+            if not chapter.items:
+                raise self.error(
+                    f"chapter {chapter.title!r} is empty",
+                    chapter.line,
+                    "give it at least one turn or cue, or delete the heading",
+                )
+        if not self.chapters:
+            raise self.error("the script has no chapters", first_line, "add a '## Title' line")
+        if not any(chapter.turns for chapter in self.chapters):
+            raise self.error(
+                "the script has no turns", first_line, "add a line such as 'ALEX: Hello.'"
+            )
+        return self.chapters
 
 
 _BEFORE_CHAPTER = "add a '## Chapter title' line above it: every turn and cue belongs to a chapter"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,22 +25,74 @@ SHOW_KEYS = (
     "site",
     "target",
 )
-TARGET_KEYS = {
-    "local": ("kind", "path"),
-    "sftp": ("kind", "host", "port", "user", "path", "known_hosts"),
-    "s3": ("kind", "endpoint", "region", "bucket", "prefix"),
-}
+DEFAULT_TARGET = "build/published"
 
 
 @dataclass(frozen=True)
-class Target:
-    """Where the site is delivered."""
+class LocalTarget:
+    """A folder on this machine: a web root, or a folder another tool syncs."""
 
-    kind: str
+    path: Path
+    """The folder (a relative one is from podcast.yaml's folder)."""
+
+
+@dataclass(frozen=True)
+class SftpTarget:
+    """A folder on a server, over SFTP with keys from the SSH agent or ~/.ssh."""
+
+    host: str
+    """Server name or address."""
+
+    user: str
+    """Login name."""
+
+    path: str
+    """The folder on the server."""
+
+    port: int = 22
+    """SSH port."""
+
+    known_hosts: str | None = None
+    """The known-hosts file that must hold the server's key (default ~/.ssh/known_hosts)."""
+
+
+@dataclass(frozen=True)
+class S3Target:
+    """A bucket of an S3-compatible store; credentials come from the environment."""
+
+    bucket: str
+    """Bucket name."""
+
+    endpoint: str | None = None
+    """The store's URL (default AWS)."""
+
+    region: str = "us-east-1"
+    """Region."""
+
+    prefix: str = ""
+    """Folder inside the bucket."""
+
+
+Target = LocalTarget | SftpTarget | S3Target
+"""Where the site is delivered."""
+
+TARGET_KINDS: dict[str, type[LocalTarget] | type[SftpTarget] | type[S3Target]] = {
+    "local": LocalTarget,
+    "sftp": SftpTarget,
+    "s3": S3Target,
+}
+
+
+def target_kind(target: Target) -> str:
     """``local``, ``sftp`` or ``s3``."""
+    return next(kind for kind, cls in TARGET_KINDS.items() if isinstance(target, cls))
 
-    settings: dict[str, Any] = field(default_factory=dict)
-    """The kind's settings (path; host, port, user, path, known_hosts; endpoint, bucket...)."""
+
+def target_settings(target: Target) -> dict[str, Any]:
+    """The settings that ``parse_target`` reads back as ``target``."""
+    return {"kind": target_kind(target)} | {
+        key: value for key, value in dataclasses.asdict(target).items() if value is not None
+    }
 
 
 @dataclass(frozen=True)
@@ -130,9 +183,7 @@ class Show:
             type=show_type,
             cover=cover,
             site=base / str(data.get("site", "build/site")),
-            target=parse_target(
-                doc, data.get("target", {"kind": "local", "path": "build/published"})
-            ),
+            target=parse_target(doc, data.get("target", {"kind": "local", "path": DEFAULT_TARGET})),
         )
 
 
@@ -144,21 +195,36 @@ def parse_target(doc: YamlDoc | None, raw: Any, where: Path | None = None) -> Ta
             return doc.error(message, "target")
         return PipelineError(message, hint="check --target and its settings")
 
-    if not isinstance(raw, dict) or raw.get("kind") not in TARGET_KEYS:
-        raise fail(f"'target' needs a kind: {', '.join(TARGET_KEYS)}")
+    if not isinstance(raw, dict) or raw.get("kind") not in TARGET_KINDS:
+        raise fail(f"'target' needs a kind: {', '.join(TARGET_KINDS)}")
     kind = raw["kind"]
-    unknown = set(raw) - set(TARGET_KEYS[kind])
+    cls = TARGET_KINDS[kind]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    known = ("kind", *fields)
+    if doc is not None:
+        doc.check_keys(raw, known, "target", what=f"{kind} setting")
+    unknown = [key for key in raw if key not in known]
     if unknown:
-        raise fail(f"unknown {kind} setting(s): {', '.join(sorted(unknown))}")
-    required = {"local": ("path",), "sftp": ("host", "user", "path"), "s3": ("bucket",)}[kind]
-    for key in required:
-        if not raw.get(key):
-            raise fail(f"a {kind} target needs {key!r}")
-    settings = {k: v for k, v in raw.items() if k != "kind"}
-    if kind == "local":
+        raise fail(f"unknown {kind} setting {unknown[0]!r} (known: {', '.join(known)})")
+    settings: dict[str, Any] = {}
+    for name, spec in fields.items():
+        value = raw.get(name)
+        if value is None or value == "":
+            if spec.default is dataclasses.MISSING:
+                raise fail(f"a {kind} target needs {name!r}")
+            continue
+        if name == "port":
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+                raise fail(f"the {kind} target's 'port' must be a port number, e.g. 22")
+        elif isinstance(value, bool | dict | list):
+            raise fail(f"the {kind} target's {name!r} must be text")
+        else:
+            value = str(value)
+        settings[name] = value
+    if cls is LocalTarget:
         base = where or (doc.path.parent if doc else Path.cwd())
-        settings["path"] = base / str(settings["path"])
-    return Target(kind, settings)
+        settings["path"] = base / settings["path"]
+    return cls(**settings)
 
 
 def _text(doc: YamlDoc, key: str) -> str:

@@ -87,22 +87,8 @@ def synthesize(
     nothing in the cache (QA, at another sample rate).
     """
     timing = timing or Timing()
-    keys = [
-        TurnCache.key(
-            f"{engines[u.turn.speaker].fingerprint} {LEVEL_VERSION} {timing.key()}",
-            "\n".join(u.sentences),
-        )
-        if cache and measure
-        else ""
-        for u in utterances
-    ]
     cache = cache if measure else None
-    done: dict[int, Said] = {}
-    if cache is not None:
-        for index, key in enumerate(keys):
-            found = cache.get(key)
-            if found is not None:
-                done[index] = found
+    keys, done = _cached(utterances, engines, cache, timing)
     todo = [index for index in range(len(utterances)) if index not in done]
     with tqdm(
         total=len(utterances),
@@ -125,43 +111,78 @@ def synthesize(
                 engine = engines[said.turn.speaker]
                 finish(index, _speak(said, engine, script_path, sample_rate, timing, measure))
         elif todo:
-            plans = plan_pools(utterances, todo, voices, max(1, workers))
-            groups = [
-                workers_.Group(
-                    start_worker, ({s: voices[s] for s in speakers},), count, LOAD_TIMEOUT_S
-                )
-                for speakers, count, _ in plans
-            ]
-            # Longest first, so no worker is left with a long turn at the end.
-            jobs = [
-                workers_.Job(
-                    i,
-                    group,
-                    speak_in_worker,
-                    (
-                        utterances[i].turn.speaker,
-                        utterances[i].sentences,
-                        sample_rate,
-                        timing,
-                        measure,
-                    ),
-                    voices[utterances[i].turn.speaker].timeout,
-                )
-                for group, (_, _, indices) in enumerate(plans)
-                for i in sorted(indices, key=lambda i: -len(utterances[i].text))
-            ]
-            try:
-                for index, result in workers_.run(groups, jobs):
-                    said = utterances[index]
-                    engine = engines[said.turn.speaker].name
-                    finish(index, _checked(result, said, engine, script_path))
-            except workers_.JobFailed as exc:
-                said = utterances[exc.key]
-                raise _failure(said, engines[said.turn.speaker].name, script_path, exc) from None
+            _speak_in_workers(
+                utterances,
+                todo,
+                engines,
+                voices,
+                workers,
+                script_path,
+                finish,
+                (sample_rate, timing, measure),
+            )
     return [
         SpokenTurn(said, done[index].audio, keys[index], done[index].gain_db, done[index].sentences)
         for index, said in enumerate(utterances)
     ]
+
+
+def _cached(
+    utterances: Sequence[Utterance],
+    engines: dict[str, Engine],
+    cache: TurnCache | None,
+    timing: Timing,
+) -> tuple[list[str], dict[int, Said]]:
+    """Each turn's cache key (empty without a cache), and the turns the cache holds."""
+    if cache is None:
+        return [""] * len(utterances), {}
+    keys = [
+        TurnCache.key(
+            f"{engines[u.turn.speaker].fingerprint} {LEVEL_VERSION} {timing.key()}",
+            "\n".join(u.sentences),
+        )
+        for u in utterances
+    ]
+    found = {index: cache.get(key) for index, key in enumerate(keys)}
+    return keys, {index: said for index, said in found.items() if said is not None}
+
+
+def _speak_in_workers(
+    utterances: Sequence[Utterance],
+    todo: list[int],
+    engines: dict[str, Engine],
+    voices: dict[str, Voice],
+    workers: int,
+    script_path: Path,
+    finish: Callable[[int, Said], None],
+    settings: tuple[int, Timing, bool],
+) -> None:
+    """Speak the turns ``todo`` in worker processes (``plan_pools``), handing each to
+    ``finish`` as it is done; ``settings`` are the sample rate, timing and measuring."""
+    plans = plan_pools(utterances, todo, voices, max(1, workers))
+    groups = [
+        workers_.Group(start_worker, ({s: voices[s] for s in speakers},), count, LOAD_TIMEOUT_S)
+        for speakers, count, _ in plans
+    ]
+    # Longest first, so no worker is left with a long turn at the end.
+    jobs = [
+        workers_.Job(
+            i,
+            group,
+            speak_in_worker,
+            (utterances[i].turn.speaker, utterances[i].sentences, *settings),
+            voices[utterances[i].turn.speaker].timeout,
+        )
+        for group, (_, _, indices) in enumerate(plans)
+        for i in sorted(indices, key=lambda i: -len(utterances[i].text))
+    ]
+    try:
+        for index, result in workers_.run(groups, jobs):
+            said = utterances[index]
+            finish(index, _checked(result, said, engines[said.turn.speaker].name, script_path))
+    except workers_.JobFailed as exc:
+        said = utterances[exc.key]
+        raise _failure(said, engines[said.turn.speaker].name, script_path, exc) from None
 
 
 def plan_pools(

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from pipeline.errors import PipelineError
 from pipeline.files import TEMPORARY, copy_file, sweep, temporary_name
-from pipeline.show import Target
+from pipeline.show import LocalTarget, S3Target, SftpTarget, Target
 
 STALE_UPLOAD_S = 3600  # an SFTP temporary untouched this long was left by a dead publish
 
@@ -213,32 +213,24 @@ class S3Remote:
 @contextlib.contextmanager
 def open_target(target: Target) -> Iterator[Remote]:
     """Connect to ``target`` for the length of a publish."""
-    settings = target.settings
-    if target.kind == "local":
-        root = Path(settings["path"])
-        root.mkdir(parents=True, exist_ok=True)
-        yield LocalRemote(root)
-    elif target.kind == "sftp":
-        with _sftp(settings) as sftp:
-            yield SftpRemote(sftp, str(settings["path"]))
-    elif target.kind == "s3":
-        yield S3Remote(
-            _s3_client(settings),
-            str(settings["bucket"]),
-            str(settings.get("prefix") or "").strip("/"),
-        )
-    else:  # Show validation only lets the three kinds through
-        raise PipelineError(f"unknown target kind {target.kind!r}")
+    if isinstance(target, LocalTarget):
+        target.path.mkdir(parents=True, exist_ok=True)
+        yield LocalRemote(target.path)
+    elif isinstance(target, SftpTarget):
+        with _sftp(target) as sftp:
+            yield SftpRemote(sftp, target.path)
+    else:
+        yield S3Remote(_s3_client(target), target.bucket, target.prefix.strip("/"))
 
 
 @contextlib.contextmanager
-def _sftp(settings: dict[str, Any]) -> Iterator[Any]:
+def _sftp(target: SftpTarget) -> Iterator[Any]:
     import paramiko
 
-    host, port, user = str(settings["host"]), int(settings.get("port", 22)), str(settings["user"])
+    host, port, user = target.host, target.port, target.user
     client = paramiko.SSHClient()
     client.load_system_host_keys()
-    known = Path(settings.get("known_hosts") or Path.home() / ".ssh" / "known_hosts")
+    known = Path(target.known_hosts or Path.home() / ".ssh" / "known_hosts")
     if known.is_file():
         client.load_host_keys(str(known))
     client.set_missing_host_key_policy(paramiko.RejectPolicy())  # never trust a new host silently
@@ -269,7 +261,7 @@ def _sftp(settings: dict[str, Any]) -> Iterator[Any]:
         client.close()
 
 
-def _s3_client(settings: dict[str, Any]) -> Any:
+def _s3_client(target: S3Target) -> Any:
     import boto3
     from botocore.config import Config
 
@@ -287,8 +279,8 @@ def _s3_client(settings: dict[str, Any]) -> Any:
         )
     return boto3.client(
         "s3",
-        endpoint_url=settings.get("endpoint"),
-        region_name=settings.get("region") or "us-east-1",
+        endpoint_url=target.endpoint,
+        region_name=target.region,
         config=Config(
             s3={"addressing_style": "path"},
             retries={"max_attempts": 3},

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pipeline.errors import PipelineError
 from pipeline.files import input_file
@@ -34,18 +35,6 @@ COMMON_KEYS = (
     "license",
     "description",
 )
-# Settings only some engines take, and their types.
-ENGINE_KEYS: dict[str, dict[str, type]] = {
-    "coqui": {
-        "model_path": str,
-        "config_path": str,
-        "speaker_wav": str,
-        "language": str,
-        "license_accepted": str,
-    },
-    "hibari": {"threads": int, "seed": int},
-}
-VOICE_KEYS = (*COMMON_KEYS, *(key for keys in ENGINE_KEYS.values() for key in keys))
 MIN_RATE, MAX_RATE = 0.5, 2.0
 DEFAULT_TIMEOUT_S = 120.0  # an engine stuck this long on one sentence is stopped
 MAX_TIMEOUT_S = 3600.0
@@ -83,8 +72,8 @@ class Voice:
     lexicon: Path | None
     """This voice's own lexicon, overriding the show's entries (optional)."""
 
-    extra: dict[str, str | int]
-    """Engine-specific settings (``ENGINE_KEYS``), as written."""
+    settings: dict[str, str | int]
+    """Settings only its engine takes (``EngineKind.settings``), as written."""
 
     doc: YamlDoc
     """The parsed file, kept so engines can report errors at the right line."""
@@ -105,20 +94,7 @@ class Voice:
         data = doc.data
         if not isinstance(data, dict):
             raise doc.error("a voice file must be a mapping (key: value)")
-        doc.check_keys(data, VOICE_KEYS, what="voice setting")
-        engine = data.get("engine")
-        if not isinstance(engine, str) or not engine:
-            raise doc.error(
-                "the voice file must name an 'engine'",
-                "engine",
-                hint="e.g. 'engine: piper' or 'engine: festival'",
-            )
-        for key in data:
-            owner = next((e for e, keys in ENGINE_KEYS.items() if key in keys), None)
-            if owner is not None and owner != engine:
-                raise doc.error(
-                    f"{key!r} is a setting of the {owner} engine, not of {engine}", str(key)
-                )
+        engine, settings = _engine_settings(doc, data)
         rate = data.get("rate", 1.0)
         if isinstance(rate, bool) or not isinstance(rate, int | float):
             raise doc.error("'rate' must be a number, e.g. 1.0", "rate")
@@ -144,16 +120,6 @@ class Voice:
             if value is not None and not isinstance(value, str):
                 raise doc.error(f"{key!r} must be text", key)
             optional_text[key] = value
-        extra: dict[str, str | int] = {}
-        for key, kind in ENGINE_KEYS.get(engine, {}).items():
-            value = data.get(key)
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, kind):
-                raise doc.error(
-                    f"{key!r} must be {'a whole number' if kind is int else 'text'}", key
-                )
-            extra[key] = value
         return Voice(
             path=path,
             engine=engine,
@@ -164,9 +130,42 @@ class Voice:
             license=optional_text["license"],
             description=optional_text["description"],
             lexicon=(path.parent / optional_text["lexicon"]) if optional_text["lexicon"] else None,
-            extra=extra,
+            settings=settings,
             doc=doc,
         )
+
+
+def _engine_settings(doc: YamlDoc, data: dict[str, Any]) -> tuple[str, dict[str, str | int]]:
+    """The voice's engine, and the settings only it takes, checked against the engine
+    registry (``pipeline.engines.ENGINES``); any other key is refused at its line."""
+    from pipeline.engines import ENGINES  # the registry imports this module
+
+    every_key = (*COMMON_KEYS, *(key for kind in ENGINES.values() for key in kind.settings))
+    doc.check_keys(data, every_key, what="voice setting")
+    engine = data.get("engine")
+    if not isinstance(engine, str) or not engine:
+        raise doc.error(
+            "the voice file must name an 'engine'",
+            "engine",
+            hint="e.g. 'engine: piper' or 'engine: festival'",
+        )
+    if engine not in ENGINES:
+        raise doc.error(
+            f"unknown engine {engine!r}", "engine", hint=f"known engines: {', '.join(ENGINES)}"
+        )
+    settings: dict[str, str | int] = {}
+    for key in data:
+        owner = next((e for e, kind in ENGINES.items() if key in kind.settings), engine)
+        if owner != engine:
+            raise doc.error(f"{key!r} is a setting of the {owner} engine, not of {engine}", key)
+    for key, kind in ENGINES[engine].settings.items():
+        value = data.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, kind):
+            raise doc.error(f"{key!r} must be {'a whole number' if kind is int else 'text'}", key)
+        settings[key] = value
+    return engine, settings
 
 
 def host_voices(script: Script, overrides: dict[str, Path] | None = None) -> dict[str, Voice]:

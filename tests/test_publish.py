@@ -26,7 +26,7 @@ from pipeline.errors import PipelineError
 from pipeline.publish import publish
 from pipeline.render import render
 from pipeline.serve import serving
-from pipeline.show import Show, Target
+from pipeline.show import LocalTarget, S3Target, SftpTarget, Show, parse_target, target_settings
 from pipeline.targets import LocalRemote
 
 # Every test renders the fixture episode or starts a server: the slow tier.
@@ -80,7 +80,7 @@ def episode(tmp_path, render_cache):
     def make(number: int, title: str) -> tuple[Path, Path]:
         if (number, title) not in made:
             script = episode_script(tmp_path, number, title)
-            out = tmp_path / f"build-{len(made)}" / "episode.mp3"
+            out = tmp_path / f"build-{len(made)}" / f"ep{number}.mp3"  # any name publishes
             render(script, out, cache=render_cache)
             made[number, title] = script, out
         return made[number, title]
@@ -225,15 +225,12 @@ def test_publish_over_sftp_to_a_real_sshd(episode, tmp_path, monkeypatch) -> Non
     with sshd(tmp_path / "ssh") as server:
         monkeypatch.setenv("SSH_AUTH_SOCK", server["SSH_AUTH_SOCK"])
         remote = tmp_path / "remote" / "www"
-        target = Target(
-            "sftp",
-            {
-                "host": server["host"],
-                "port": int(server["port"]),
-                "user": server["user"],
-                "path": str(remote),
-                "known_hosts": server["known_hosts"],
-            },
+        target = SftpTarget(
+            host=server["host"],
+            port=int(server["port"]),
+            user=server["user"],
+            path=str(remote),
+            known_hosts=server["known_hosts"],
         )
         report = publish(show, *episode(7, "Over SFTP"), target)
         assert report.uploaded[-1] == "feed.xml"
@@ -261,7 +258,7 @@ def test_publish_to_a_real_s3_server(episode, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "S3RVER")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "S3RVER")
     with s3rver(tmp_path / "s3", "podcast") as endpoint:
-        target = Target("s3", {"endpoint": endpoint, "bucket": "podcast", "prefix": "show"})
+        target = S3Target(endpoint=endpoint, bucket="podcast", prefix="show")
         report = publish(show, *episode(7, "Over S3"), target)
         assert report.uploaded[-1] == "feed.xml"
         client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
@@ -280,7 +277,7 @@ def test_s3_needs_credentials_from_the_environment(episode, tmp_path, monkeypatc
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     show = make_show(tmp_path)
-    target = Target("s3", {"endpoint": "http://127.0.0.1:9", "bucket": "b"})
+    target = S3Target(endpoint="http://127.0.0.1:9", bucket="b")
     with pytest.raises(PipelineError, match="no S3 credentials in the environment"):
         publish(show, *episode(7, "x"), target)
 
@@ -454,7 +451,7 @@ def test_s3_errors_are_one_clear_message(episode, tmp_path, monkeypatch) -> None
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    refused = Target("s3", {"endpoint": f"http://127.0.0.1:{free_port()}", "bucket": "b"})
+    refused = S3Target(endpoint=f"http://127.0.0.1:{free_port()}", bucket="b")
     with pytest.raises(PipelineError, match="AWS_SECRET_ACCESS_KEY is not set"):
         publish(show, script, mp3, refused)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
@@ -462,3 +459,25 @@ def test_s3_errors_are_one_clear_message(episode, tmp_path, monkeypatch) -> None
         PipelineError, match=r"cannot read b/episodes.json on S3: Could not connect"
     ):
         publish(show, script, mp3, refused)
+
+
+def test_target_settings_are_checked_typed_and_overridable(tmp_path) -> None:
+    show = make_show(tmp_path)
+    assert show.target == LocalTarget(tmp_path / "published")
+    text = show.path.read_text(encoding="utf-8")
+    bad = {
+        "target:\n  kind: sftp\n  host: h\n  path: /www\n": "a sftp target needs 'user'",
+        "target:\n  kind: sftp\n  host: h\n  user: u\n  path: /w\n  port: ssh\n": "port number",
+        "target:\n  kind: s3\n  bucket: b\n  host: h\n": "unknown s3 setting 'host'",
+    }
+    lines = text.count("\n")
+    for block, message in bad.items():
+        show.path.write_text(text.split("target:")[0] + block, encoding="utf-8")
+        with pytest.raises(PipelineError, match=message) as caught:
+            Show.load(show.path)
+        assert caught.value.line in range(lines, lines + 6)  # at the target, not line 1
+    sftp = SftpTarget(host="h", user="u", path="/www", port=2222)
+    s3 = S3Target(bucket="b", endpoint="http://127.0.0.1:9000", prefix="show")
+    for target in (show.target, sftp, s3):  # what `--target` starts from is the same target
+        assert parse_target(None, target_settings(target)) == target
+    assert parse_target(None, target_settings(sftp) | {"port": 22}).port == 22

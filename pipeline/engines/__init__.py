@@ -9,6 +9,7 @@ Loading happens once per render; synthesis once per turn.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -49,6 +50,20 @@ class EngineFailure(Exception):
     """The engine failed on a text; the synthesize stage says which turn."""
 
 
+@dataclass(frozen=True)
+class EngineKind:
+    """An engine as voice files name it: what it accepts, and how it is loaded."""
+
+    load: Callable[[Voice], Engine]
+    """Loads and checks a voice, importing the engine's packages only then."""
+
+    settings: dict[str, type] = field(default_factory=dict)
+    """The voice-file settings only this engine takes, by type (``Voice.settings``)."""
+
+    fetch: Callable[[Voice], Path] | None = None
+    """Downloads the voice's model (``make models``; the network); None: nothing to fetch."""
+
+
 def _load_piper(voice: Voice) -> Engine:
     from pipeline.engines.piper import PiperEngine
 
@@ -59,6 +74,12 @@ def _load_hibari(voice: Voice) -> Engine:
     from pipeline.engines.hibari import HibariEngine
 
     return HibariEngine.load(voice)
+
+
+def _fetch_hibari(voice: Voice) -> Path:
+    from pipeline.engines.hibari import download
+
+    return download(voice)
 
 
 def _load_festival(voice: Voice) -> Engine:
@@ -73,25 +94,34 @@ def _load_coqui(voice: Voice) -> Engine:
     return CoquiEngine.load(voice)
 
 
+def _fetch_coqui(voice: Voice) -> Path:
+    from pipeline.engines.coqui import download
+
+    return download(voice)
+
+
 # Loaders import lazily so an engine's heavy packages load only when a voice uses it.
-ENGINES: dict[str, Callable[[Voice], Engine]] = {
-    "piper": _load_piper,
-    "hibari": _load_hibari,
-    "festival": _load_festival,
-    "coqui": _load_coqui,
+ENGINES: dict[str, EngineKind] = {
+    "piper": EngineKind(_load_piper),
+    "hibari": EngineKind(_load_hibari, {"threads": int, "seed": int}, _fetch_hibari),
+    "festival": EngineKind(_load_festival),
+    "coqui": EngineKind(
+        _load_coqui,
+        {
+            "model_path": str,
+            "config_path": str,
+            "speaker_wav": str,
+            "language": str,
+            "license_accepted": str,
+        },
+        _fetch_coqui,
+    ),
 }
 
 
 def load_engine(voice: Voice) -> Engine:
     """The engine a voice file selects, loaded and checked."""
-    loader = ENGINES.get(voice.engine)
-    if loader is None:
-        raise voice.error(
-            f"unknown engine {voice.engine!r}",
-            "engine",
-            hint=f"known engines: {', '.join(ENGINES)}",
-        )
-    return loader(voice)
+    return ENGINES[voice.engine].load(voice)  # Voice.load let only a known engine through
 
 
 def load_engines(voices: dict[str, Voice], warm: bool = False) -> dict[str, Engine]:

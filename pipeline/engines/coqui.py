@@ -80,7 +80,7 @@ class CoquiEngine:
     @staticmethod
     def load(voice: Voice) -> CoquiEngine:
         """Check the voice's settings and licence, find the model locally, load it once."""
-        settings = voice.extra
+        settings = voice.settings
         named, local = voice.model, settings.get("model_path")
         if bool(named) == bool(local):
             raise voice.error(
@@ -126,18 +126,11 @@ class CoquiEngine:
             raise voice.error(f"Coqui could not load {where}: {exc}", key) from exc
         speaker = _speaker(voice, tts)
         language = settings.get("language") or ("en" if tts.is_multi_lingual else None)
-        import importlib.metadata
-
-        model_files = sorted(
-            p
-            for p in ([where] if where.is_file() else where.rglob("*"))
-            if p.is_file() and p.suffix in (".pth", ".pt", ".json", ".safetensors")
-        )
+        model = f"model {named}" if named else f"config {file_digest(config_path)}"
         fingerprint = " ".join(
             [
-                f"coqui {importlib.metadata.version('coqui-tts')}",
-                *(f"{p.name} {file_digest(p)}" for p in model_files),
-                f"config {file_digest(config_path)}" if not named else f"model {named}",
+                _model_fingerprint(where),
+                model,
                 f"speaker {speaker} language {language} rate {voice.rate:.6f}",
                 f"reference {file_digest(speaker_wav)}" if speaker_wav else "",
             ]
@@ -206,14 +199,31 @@ def _cached_model(voice: Voice, name: str) -> Path:
     )
 
 
+def _model_fingerprint(where: Path) -> str:
+    """The package version and the digest of every model file at ``where``."""
+    import importlib.metadata
+
+    model_files = sorted(
+        p
+        for p in ([where] if where.is_file() else where.rglob("*"))
+        if p.is_file() and p.suffix in (".pth", ".pt", ".json", ".safetensors")
+    )
+    return " ".join(
+        [
+            f"coqui {importlib.metadata.version('coqui-tts')}",
+            *(f"{p.name} {file_digest(p)}" for p in model_files),
+        ]
+    )
+
+
 def download(voice: Voice) -> Path:
     """Fetch a named model into the local cache (``make models``); needs the network."""
     import requests
     from TTS.utils.manage import ModelManager
 
     if voice.model is None:
-        raise voice.error("only named models are downloaded; this voice has a model_path", "engine")
-    if "xtts" in voice.model.lower() and voice.extra.get("license_accepted") != XTTS_LICENSE:
+        return voice.resolve(str(voice.settings.get("model_path", "")))  # local: nothing to fetch
+    if "xtts" in voice.model.lower() and voice.settings.get("license_accepted") != XTTS_LICENSE:
         raise voice.error(
             "accept the CPML ('license_accepted: CPML') before fetching XTTS", "model"
         )
@@ -247,7 +257,7 @@ def _environment(**values: str) -> Iterator[None]:
 
 
 def _speaker_wav(voice: Voice, required: bool) -> Path | None:
-    value = voice.extra.get("speaker_wav")
+    value = voice.settings.get("speaker_wav")
     if value is None:
         if required:
             raise voice.error(
@@ -265,7 +275,7 @@ def _speaker_wav(voice: Voice, required: bool) -> Path | None:
 def _speaker(voice: Voice, tts: Any) -> str | None:
     speakers = list(tts.speakers or []) if tts.is_multi_speaker else []
     if voice.speaker is None:
-        if speakers and voice.extra.get("speaker_wav") is None:
+        if speakers and voice.settings.get("speaker_wav") is None:
             raise voice.error(
                 "this Coqui model has several speakers: choose one with 'speaker'",
                 "engine",

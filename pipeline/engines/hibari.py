@@ -110,10 +110,10 @@ class HibariEngine:
                     hint="fetch it once on a networked machine with 'make models' (and copy "
                     f"that folder here), or use the bundled voice: model: {DEFAULT_VOICE}",
                 ) from None
-        threads = voice.extra.get("threads", 1)
+        threads = voice.settings.get("threads", 1)
         if not isinstance(threads, int) or not 1 <= threads <= (os.cpu_count() or 1) * 4:
             raise voice.error("'threads' must be a whole number from 1 up", "threads")
-        seed = voice.extra.get("seed", 0)
+        seed = voice.settings.get("seed", 0)
         if not isinstance(seed, int) or seed < 0:
             raise voice.error("'seed' must be a whole number, 0 or more", "seed")
         vocab = json.loads((Path(hibari_tts.ASSETS) / "vocab.json").read_text("utf-8"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +30,8 @@ THREADS = 1
 class PiperEngine:
     """A loaded Piper voice."""
 
-    voice: PiperVoice
-    """The voice's config and phonemizer; its onnxruntime session is made on first use."""
+    model_config: PiperConfig
+    """The model's config: its phonemes, speakers and sample rate."""
 
     model_path: Path
     """The .onnx model."""
@@ -48,10 +48,35 @@ class PiperEngine:
     lexicon_mode: Mode = Mode.PHONEMES
     """Lexicon terms as ``[[ipa]]`` blocks."""
 
+    _voice: PiperVoice | None = field(default=None, repr=False)
+    """The library's voice, once made (``voice``)."""
+
     @property
     def phoneme_set(self) -> frozenset[str]:
         """The model's phonemes: what ``[[ ... ]]`` blocks may contain."""
-        return frozenset(self.voice.config.phoneme_id_map)
+        return frozenset(self.model_config.phoneme_id_map)
+
+    @property
+    def voice(self) -> PiperVoice:
+        """The library's voice with its onnxruntime session, made on first use (a damaged
+        model fails here). Not ``PiperVoice.load``: that makes the session at once with
+        onnxruntime's default thread count, while a process that only plans a render must
+        hold no session (about 200 MB once it has run) and every session needs ``THREADS``."""
+        if self._voice is None:
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = THREADS
+            options.inter_op_num_threads = THREADS
+            try:
+                session = onnxruntime.InferenceSession(
+                    str(self.model_path), sess_options=options, providers=["CPUExecutionProvider"]
+                )
+            except Exception as exc:
+                raise EngineFailure(
+                    f"Piper cannot load {self.model_path} (the .onnx file may be damaged; "
+                    f"reinstall or re-download the voice): {exc}"
+                ) from exc
+            self._voice = PiperVoice(session=session, config=self.model_config)
+        return self._voice
 
     def phonemes(self, text: str) -> list[list[str]]:
         """The phonemes Piper makes of ``text``, by sentence: what the model is given."""
@@ -69,11 +94,8 @@ class PiperEngine:
                 "model",
                 hint="the .onnx.json file may be damaged; reinstall or re-download the voice",
             ) from exc
-        # The session (about 200 MB once it has run) is made on first use, so a process
-        # that only plans a render, or hands turns to workers, never holds one.
-        piper_voice = PiperVoice(session=None, config=piper_config)  # type: ignore[arg-type]
         config = SynthesisConfig(
-            speaker_id=_speaker_id(voice, piper_voice),
+            speaker_id=_speaker_id(voice, piper_config),
             length_scale=1.0 / voice.rate,
             # No sampled noise: onnxruntime's random state runs on across calls, so with noise
             # a turn's audio would depend on what the process said before it, and cached,
@@ -94,38 +116,22 @@ class PiperEngine:
             ]
         )
         return PiperEngine(
-            voice=piper_voice, model_path=model_path, config=config, fingerprint=fingerprint
+            model_config=piper_config, model_path=model_path, config=config, fingerprint=fingerprint
         )
 
     def warm(self) -> None:
         """Make the onnxruntime session (a damaged model fails here)."""
-        self._ensure_session()
-
-    def _ensure_session(self) -> None:
-        if self.voice.session is not None:
-            return
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = THREADS
-        options.inter_op_num_threads = THREADS
-        try:
-            self.voice.session = onnxruntime.InferenceSession(
-                str(self.model_path), sess_options=options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:
-            raise EngineFailure(
-                f"Piper cannot load {self.model_path} (the .onnx file may be damaged; "
-                f"reinstall or re-download the voice): {exc}"
-            ) from exc
+        self.voice  # noqa: B018 (the property makes the session)
 
     def synthesize(self, text: str) -> Audio:
         """Speak ``text``; Piper yields one chunk per sentence."""
-        self._ensure_session()
+        voice = self.voice
         try:
-            chunks = [chunk.audio_float_array for chunk in self.voice.synthesize(text, self.config)]
+            chunks = [chunk.audio_float_array for chunk in voice.synthesize(text, self.config)]
         except Exception as exc:
             raise EngineFailure(f"Piper failed: {exc}") from exc
         samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
-        return Audio(samples.astype(np.float32, copy=False), self.voice.config.sample_rate)
+        return Audio(samples.astype(np.float32, copy=False), self.model_config.sample_rate)
 
 
 def _model_files(voice: Voice) -> tuple[Path, Path]:
@@ -156,11 +162,11 @@ def _model_files(voice: Voice) -> tuple[Path, Path]:
     return Path(package.model_path()), Path(package.config_path())
 
 
-def _speaker_id(voice: Voice, piper_voice: PiperVoice) -> int | None:
+def _speaker_id(voice: Voice, config: PiperConfig) -> int | None:
     if voice.speaker is None:
         return None
-    speakers = piper_voice.config.speaker_id_map or {}
-    count = piper_voice.config.num_speakers
+    speakers = config.speaker_id_map or {}
+    count = config.num_speakers
     if isinstance(voice.speaker, int) and count > 1 and 0 <= voice.speaker < count:
         return voice.speaker
     if isinstance(voice.speaker, str) and voice.speaker in speakers:
