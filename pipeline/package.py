@@ -1,9 +1,11 @@
 """Stage 6, package: the mastered MP3 with its tags and chapters, and its companions.
 
-The MP3 is encoded by ffmpeg in one pass that also runs the mastering chain; mutagen then
-writes its ID3v2.4 tag: title, podcast, episode number, date, description, cover art, and
-a CTOC + CHAP chapter table in time order. Beside it go the timeline, Podcasting 2.0
-chapters and transcripts, WebVTT and SRT captions, show notes and an overview picture.
+The master stage has encoded the MP3 (``pipeline/mp3.py``); mutagen writes its ID3v2.4
+tag from the ``Release``: title, podcast, episode number, date, description, cover art,
+and a CTOC + CHAP chapter table in time order. Beside it go the timeline
+(``pipeline/timeline.py``), Podcasting 2.0 chapters and transcripts, WebVTT and SRT
+captions, show notes, and the set's manifest (what it holds and was made from); the
+render adds the overview picture (``pipeline/overview.py``).
 
 The files are staged and replaced as one set (``pipeline/outputs.py``), so a failed or
 interrupted render leaves the previous complete set or the new one, never a mix.
