@@ -18,12 +18,15 @@ FESTIVAL_PACKAGES := festival festvox-us-slt-hts
 MUSIC_PACKAGES := fluidsynth fluid-soundfont-gm
 # `make serve` runs nginx; the tests also start sshd and drive Chromium.
 SERVE_PACKAGES := nginx
-TEST_PACKAGES := $(FESTIVAL_PACKAGES) $(MUSIC_PACKAGES) $(SERVE_PACKAGES) openssh-server openssh-client chromium
+# `make promo` burns captions into the audiogram with libass (in ffmpeg) and this font.
+PROMO_PACKAGES := fonts-dejavu-core
+TEST_PACKAGES := $(FESTIVAL_PACKAGES) $(MUSIC_PACKAGES) $(SERVE_PACKAGES) $(PROMO_PACKAGES) \
+	openssh-server openssh-client chromium
 SHOW ?= podcast.yaml
 PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help setup apt apt-install engines episode check qa test test-fast lint format clean music cover models references publish serve bench
+.PHONY: help setup apt apt-install engines episode check qa test test-fast lint format clean music cover models references publish serve bench promo
 
 help:
 	@echo "make episode   render $(SCRIPT) to $(EPISODE) (sets up first);"
@@ -35,6 +38,7 @@ help:
 	@echo "make bench     speed and memory of a cold, an edited and an unchanged render"
 	@echo "make publish   build the podcast site and deliver it (podcast.yaml's target)"
 	@echo "make serve     serve build/site on http://127.0.0.1:$(PORT)/ (nginx)"
+	@echo "make promo     the soundbite as a square audiogram video (build/episode-audiogram.mp4)"
 	@echo "make music     compose and render assets/music/ again (FluidSynth)"
 	@echo "make cover     draw assets/cover.jpg again"
 	@echo "make models    download the Coqui models and hibari voices the voices name (network)"
@@ -117,6 +121,12 @@ format: setup
 publish: setup
 	@[ -f $(EPISODE) ] || $(MAKE) --no-print-directory episode
 	$(PY) -m pipeline publish --show $(SHOW) --script $(SCRIPT) --episode $(EPISODE)
+
+# The promotion kit: the soundbite as an audiogram, which publishing then links.
+promo: setup
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(PROMO_PACKAGES)"
+	@[ -f $(EPISODE) ] || $(MAKE) --no-print-directory episode
+	$(PY) -m pipeline promo $(SCRIPT) -i $(EPISODE)
 
 # Serve the built site on http://127.0.0.1:$(PORT)/ with nginx (HTTP Range requests work).
 serve: setup

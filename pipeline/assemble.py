@@ -29,10 +29,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline import level
-from pipeline.audio import Audio
+from pipeline.audio import Audio, pan
+from pipeline.delivery import CHANNELS
 from pipeline.errors import PipelineError
 from pipeline.music import MusicLibrary
-from pipeline.script import MusicCue, Pause, Script, Turn
+from pipeline.script import MusicCue, Pause, Script, SoundbiteMark, Turn
 from pipeline.synthesize import SpokenTurn
 from pipeline.timing import Timing
 
@@ -81,6 +82,9 @@ class Placement:
     sentences: tuple[tuple[int, int], ...] = ()
     """Each sentence's first sample and one past its last, in the mix."""
 
+    pan: float = 0.0
+    """Where the host sits in the stereo mix (-1 left to 1 right)."""
+
     @property
     def overlapped(self) -> bool:
         """Whether the turn starts under the end of the one before it."""
@@ -118,12 +122,26 @@ class MusicMark:
     """Script line of the cue."""
 
 
+@dataclass(frozen=True)
+class SoundbiteSpan:
+    """A soundbite the script marks, in the mix."""
+
+    start: int
+    """First sample of its first turn."""
+
+    end: int
+    """One past the last sample of its last turn."""
+
+    line: int
+    """Script line of its ``[soundbite]``."""
+
+
 @dataclass
 class Mix:
     """The assembled episode: audio plus where everything in it is."""
 
     audio: Audio
-    """The whole episode, mono, speech at ``SPEECH_LUFS``."""
+    """The whole episode, stereo, speech at ``SPEECH_LUFS``."""
 
     placements: list[Placement]
     """Every turn's position, in order."""
@@ -133,6 +151,9 @@ class Mix:
 
     music: list[MusicMark]
     """Every music cue's position, in order."""
+
+    soundbites: list[SoundbiteSpan] = field(default_factory=list)
+    """The soundbites the script marks, in order."""
 
     def seconds(self, sample: int) -> float:
         """A sample position in seconds."""
@@ -158,7 +179,8 @@ def assemble(
         [(t.utterance.turn.speaker, t.audio.samples, t.gain_db) for t in spoken_turns], rate
     )
     queue = iter(zip(spoken_turns, gains, strict=True))
-    desk = _Desk(timing or Timing(), rate, music)
+    pans = {speaker: host.pan for speaker, host in script.meta.hosts.items()}
+    desk = _Desk(timing or Timing(), rate, music, pans)
     for index, chapter in enumerate(script.chapters):
         desk.open_chapter(index)
         for item in chapter.items:
@@ -166,6 +188,8 @@ def assemble(
                 desk.pause(item)
             elif isinstance(item, MusicCue):
                 desk.cue(item)
+            elif isinstance(item, SoundbiteMark):
+                desk.soundbite(item)
             else:
                 turn_audio, gain_db = next(queue)
                 if turn_audio.utterance.turn is not item:
@@ -182,6 +206,7 @@ class _Desk:
     timing: Timing
     rate: int
     music: MusicLibrary | None
+    pans: dict[str, float]  # where each host sits in the stereo mix
     placements: list[Placement] = field(default_factory=list)
     chapters: list[ChapterMark] = field(default_factory=list)
     marks: list[MusicMark] = field(default_factory=list)
@@ -191,6 +216,8 @@ class _Desk:
     chapter_index: int = 0
     chapter_start: int | None = None  # the chapter's first sound, once placed
     first_turn: bool = True  # no turn of this chapter placed yet
+    soundbites: list[SoundbiteSpan] = field(default_factory=list)
+    bite: tuple[int, int] | None = None  # an open soundbite: its first placement, its line
 
     def samples(self, seconds: float) -> int:
         return round(seconds * self.rate)
@@ -227,6 +254,15 @@ class _Desk:
             self.cursor, self.pending = at + self.samples(piece.lead), 0
         self.previous = None
 
+    def soundbite(self, item: SoundbiteMark) -> None:
+        if item.start:
+            self.bite = (len(self.placements), item.line)
+        elif self.bite is not None:
+            first, line = self.bite
+            spoken = self.placements[first:]
+            self.soundbites.append(SoundbiteSpan(spoken[0].start, max(p.end for p in spoken), line))
+            self.bite = None
+
     def turn(self, item: Turn, turn_audio: SpokenTurn, gain_db: float) -> None:
         length = len(turn_audio.audio.samples)
         if item.overlap is not None and self.placements:
@@ -255,6 +291,7 @@ class _Desk:
                 end,
                 gain_db,
                 tuple((start + a, start + b) for a, b in spans),
+                self.pans.get(item.speaker, 0.0),
             )
         )
         self.chapter_start = start if self.chapter_start is None else self.chapter_start
@@ -266,11 +303,10 @@ class _Desk:
         speech_end = max(p.end for p in self.placements)
         after = self.pending if self.pending is not None else self.samples(self.timing.tail)
         total = max([max(self.cursor, speech_end) + after, *(mark.end for mark in self.marks)])
-        out = np.zeros(total, dtype=np.float32)
+        out = np.zeros((total, CHANNELS), dtype=np.float32)
         for placement, turn_audio in zip(self.placements, spoken_turns, strict=True):
-            out[placement.start : placement.end] += level.leveled(
-                turn_audio.audio.samples, placement.gain_db, self.rate
-            )
+            leveled = level.leveled(turn_audio.audio.samples, placement.gain_db, self.rate)
+            out[placement.start : placement.end] += pan(leveled, placement.pan)
         speech = [(p.start, p.end) for p in self.placements]
         for mark in self.marks:
             piece = self.music.pieces.get(mark.name) if self.music else None
@@ -278,8 +314,15 @@ class _Desk:
                 envelope = duck_envelope(
                     mark.at, len(piece.audio.samples), speech, self.rate, levels
                 )
-                out[mark.at : mark.end] += piece.audio.samples * envelope
-        return Mix(Audio(out, self.rate), self.placements, self.chapters, self.marks)
+                out[mark.at : mark.end] += _stereo(piece.audio.samples) * envelope[:, None]
+        return Mix(
+            Audio(out, self.rate), self.placements, self.chapters, self.marks, self.soundbites
+        )
+
+
+def _stereo(samples: np.ndarray) -> np.ndarray:
+    """A piece's samples in stereo: a mono piece in the centre, at the same loudness."""
+    return pan(samples, 0.0) if samples.ndim == 1 else samples
 
 
 def duck_envelope(

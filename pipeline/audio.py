@@ -1,4 +1,5 @@
-"""Audio as pedalboard has it: a mono float32 numpy array plus an explicit sample rate."""
+"""Audio as pedalboard has it: a float32 numpy array plus an explicit sample rate. A voice
+is mono, shape (n,); the mix is stereo, shape (n, 2)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ import soxr
 
 @dataclass(frozen=True)
 class Audio:
-    """Mono audio."""
+    """Mono or multichannel audio."""
 
     samples: np.ndarray
-    """float32 samples in [-1, 1], shape (n,)."""
+    """float32 samples in [-1, 1], shape (n,) for mono or (n, channels)."""
 
     sample_rate: int
     """Samples per second."""
@@ -45,3 +46,12 @@ class Audio:
         start = max(int(loud[0]) - margin, 0)
         end = min(int(loud[-1]) + 1 + margin, len(self.samples))
         return Audio(self.samples[start:end], self.sample_rate)
+
+
+def pan(samples: np.ndarray, position: float) -> np.ndarray:
+    """Mono ``samples`` placed in stereo at ``position`` (-1 left, 0 centre, 1 right) by the
+    constant-power law: the two channels' powers sum to the mono power, so the loudness
+    (BS.1770 sums channel powers) is the same wherever a voice sits."""
+    angle = (position + 1) * np.pi / 4
+    gains = np.array([np.cos(angle), np.sin(angle)], dtype=np.float32)
+    return samples[:, None] * gains

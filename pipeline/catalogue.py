@@ -7,7 +7,34 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+import dacite
+
+from pipeline.outputs import Soundbite
+
 TRANSCRIPT_KINDS = ("vtt", "srt", "json")
+
+
+@dataclass(frozen=True)
+class Rendition:
+    """The episode in one encoding (``podcast:alternateEnclosure``)."""
+
+    path: str
+    """The file, relative to the site's root."""
+
+    type: str
+    """Its MIME type."""
+
+    bytes: int
+    """Its size."""
+
+    bitrate: int
+    """Its average bitrate, bits per second."""
+
+    codecs: str
+    """Its codec (RFC 6381), e.g. ``opus``."""
+
+    title: str
+    """How an app names it, e.g. ``Opus``."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +77,27 @@ class EpisodeEntry:
     hosts: tuple[str, ...]
     """The hosts' names."""
 
+    notes: str = ""
+    """Show notes as HTML: the description, chapter times, linked sources, disclosure."""
+
+    disclosure: str = ""
+    """How it was made (synthetic voices)."""
+
+    renditions: tuple[Rendition, ...] = ()
+    """Every encoding of the episode, the MP3 (``mp3``) first, then the Opus file."""
+
+    season: int | None = None
+    """Season number."""
+
+    artwork: str | None = None
+    """The episode's own artwork."""
+
+    soundbites: tuple[Soundbite, ...] = ()
+    """Shareable parts."""
+
+    audiogram: str | None = None
+    """The promotion video (``make promo``)."""
+
     @property
     def minutes(self) -> int:
         """Length in whole minutes, as a page shows it."""
@@ -57,7 +105,7 @@ class EpisodeEntry:
 
     def to_json(self) -> dict[str, Any]:
         """As a JSON object."""
-        return dataclasses.asdict(self) | {"hosts": list(self.hosts)}
+        return dataclasses.asdict(self)
 
     @staticmethod
     def from_json(record: Any) -> EpisodeEntry:
@@ -87,8 +135,11 @@ class EpisodeEntry:
         transcripts = record["transcripts"]
         if not all(isinstance(transcripts.get(kind), str) for kind in TRANSCRIPT_KINDS):
             raise ValueError("lacks a transcript path")
-        return EpisodeEntry(
-            **{key: record[key] for key in kinds if key not in ("transcripts", "hosts")},
-            transcripts={kind: transcripts[kind] for kind in TRANSCRIPT_KINDS},
-            hosts=tuple(str(host) for host in record["hosts"]),
-        )
+        try:  # the rest, written by this version, by their types (earlier ones lack them)
+            return dacite.from_dict(
+                EpisodeEntry,
+                record | {"transcripts": {kind: transcripts[kind] for kind in TRANSCRIPT_KINDS}},
+                dacite.Config(cast=[tuple], strict=True),
+            )
+        except dacite.DaciteError as exc:
+            raise ValueError(f"is not an episode record ({exc})") from None

@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_render(commands)
     _add_script_commands(commands)
     _add_publish(commands)
+    _add_promo(commands)
     _add_qa(commands)
     return parser
 
@@ -165,6 +166,54 @@ def _add_publish(commands: Commands) -> None:
     publish_cmd.add_argument("--prefix", help="S3 key prefix")
 
 
+def _add_promo(commands: Commands) -> None:
+    promo_cmd = commands.add_parser(
+        "promo",
+        help="cut the episode's soundbite into a square audiogram video for social media",
+        description="Make an audiogram (1080 x 1080 MP4: the artwork, a moving waveform and "
+        "burnt-in captions) of the soundbite the script marks with [soundbite], or the one "
+        "the render picked. Publishing links it from the episode page.",
+    )
+    promo_cmd.add_argument("script", type=Path, help="the episode script")
+    promo_cmd.add_argument(
+        "-i",
+        "--input",
+        type=Path,
+        default=Path("build/episode.mp3"),
+        help="the rendered MP3, its other files beside it (default: build/episode.mp3)",
+    )
+
+
+def _promo(script_path: Path, mp3: Path) -> int:
+    from pipeline.outputs import Manifest, OutputSet
+    from pipeline.promo import make_promo
+    from pipeline.script import parse_script
+
+    script = parse_script(script_path)
+    outputs = OutputSet(mp3)
+    if not outputs.manifest.is_file():
+        raise PipelineError(
+            f"{outputs.manifest} is missing",
+            hint=f"render the episode first ('make episode'), then make its promo from {mp3}",
+        )
+    built = Manifest.load(outputs.manifest)
+    artwork = script.meta.artwork or script.meta.cover
+    if artwork is None:
+        raise PipelineError(
+            "the script names no cover or artwork for the audiogram",
+            path=script_path,
+            hint="add 'cover: ../assets/cover.jpg' to the front matter",
+        )
+    promo = make_promo(outputs, built, artwork)
+    bite = promo.soundbite
+    how = "marked in the script" if bite.chosen else "picked by the render"
+    print(
+        f"wrote {promo.audiogram}: {bite.duration:.1f} s from {bite.start:.1f} s "
+        f"({bite.title!r}, {how})"
+    )
+    return 0
+
+
 def _add_qa(commands: Commands) -> None:
     qa_cmd = commands.add_parser(
         "qa",
@@ -207,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
             return _models(args.script, overrides)
         if args.command == "publish":
             return _publish(args)
+        if args.command == "promo":
+            return _promo(args.script, args.input)
         return _check(args.script, overrides)
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -255,8 +306,8 @@ def _render(args: argparse.Namespace, overrides: dict[str, Path]) -> int:
     )
     print(
         f"wrote {result.outputs.mp3}: {int(minutes)}:{seconds:04.1f}, {result.turns} turns, "
-        f"{measured.loudness_lufs:.1f} LUFS, true peak {measured.true_peak_db:.1f} dBTP "
-        f"({work})"
+        f"{measured.loudness_lufs:.1f} LUFS, true peak {measured.true_peak_db:.1f} dBTP, "
+        f"loudness range {measured.loudness_range:.1f} LU ({work})"
     )
     for path in result.outputs.files()[1:]:
         print(f"wrote {path}")
@@ -387,7 +438,14 @@ def _publish(args: argparse.Namespace) -> int:
         kind = args.target or target_kind(show.target)
         base = target_settings(show.target) if kind == target_kind(show.target) else {}
         target = parse_target(None, base | flags | {"kind": kind}, where=Path.cwd())
-    report = publish(show, args.script, args.episode, target, args.remove)
+    report = publish(
+        show,
+        args.script,
+        args.episode,
+        target,
+        args.remove,
+        warn=lambda message: print(f"warning: {show.path}: {message}", file=sys.stderr),
+    )
     print(
         f"published {report.episodes} episode(s) from {report.site}: "
         f"{len(report.uploaded)} file(s) sent, {len(report.skipped)} unchanged"

@@ -29,3 +29,13 @@ def clock(
     if h or hours:
         return f"{h}:{m:02d}:{s:02d}"
     return f"{m:02d}:{s:02d}" if pad else f"{m}:{s:02d}"
+
+
+def spoken_clock(seconds: float) -> str:
+    """``seconds`` as a screen reader should say it: ``12 minutes 5 seconds``."""
+    whole = int(seconds)
+    h, rest = divmod(whole, 3600)
+    m, s = divmod(rest, 60)
+    parts = [(h, "hour"), (m, "minute"), (s, "second")]
+    said = [f"{n} {unit}{'' if n == 1 else 's'}" for n, unit in parts if n]
+    return " ".join(said) or "0 seconds"

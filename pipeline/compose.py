@@ -2,12 +2,14 @@
 
 Each piece is written as General MIDI with mido, rendered with FluidSynth and the
 FluidR3 GM soundfont (Debian's fluid-soundfont-gm, MIT), trimmed, levelled to the speech
-level the mixer expects, and saved as a small mono Ogg Vorbis file beside its MIDI file in
+level the mixer expects, and saved as a small stereo Ogg Vorbis file beside its MIDI file in
 ``assets/music/``, with ``music.yaml`` describing each one. The rendered files are
 committed, so rendering an episode needs no synthesizer; ``make music`` runs this again.
 
 The theme: A minor, 96 beats a minute, the progression Am - F - C - G under a rising
-arpeggio, a warm pad and a synth bass; a light kit keeps time.
+arpeggio, a warm pad and a synth bass; a light kit keeps time. The instruments are placed
+a little apart in stereo (the pad left, the arpeggio and the bell right, bass and kit in
+the middle), as a small band on a stage.
 """
 
 from __future__ import annotations
@@ -62,6 +64,9 @@ class Part:
 
     channel: int
     """MIDI channel."""
+
+    pan: int = 64
+    """Stereo position, MIDI controller 10: 0 left, 64 centre, 127 right."""
 
     notes: list[tuple[float, float, int, int]] = field(default_factory=list)
     """The notes."""
@@ -128,10 +133,10 @@ def _ending(parts: dict[str, Part], bar: int, beats: float = 4) -> None:
 
 def _new_parts() -> dict[str, Part]:
     return {
-        "pad": Part(PAD, 0),
-        "arp": Part(ARP, 1),
+        "pad": Part(PAD, 0, pan=40),
+        "arp": Part(ARP, 1, pan=88),
         "bass": Part(BASS, 2),
-        "bell": Part(BELL, 3),
+        "bell": Part(BELL, 3, pan=84),
         "drums": Part(0, DRUMS),
     }
 
@@ -205,6 +210,9 @@ def to_midi(piece: Piece) -> mido.MidiFile:
             track.append(
                 mido.Message("program_change", program=part.program, channel=part.channel, time=0)
             )
+        track.append(
+            mido.Message("control_change", control=10, value=part.pan, channel=part.channel)
+        )
         now = 0
         for tick, _, message in events:
             track.append(message.copy(time=tick - now))
@@ -240,16 +248,17 @@ def render(midi_path: Path, wav_path: Path, soundfont: Path = SOUNDFONT) -> None
 
 
 def finish(samples: np.ndarray, rate: int) -> np.ndarray:
-    """Mono, trimmed of silence, faded at the very end, at the mixer's reference loudness."""
-    mono = samples.mean(axis=1) if samples.ndim == 2 else samples
-    loud = np.flatnonzero(np.abs(mono) > 10 ** (-60 / 20))
-    mono = mono[: loud[-1] + 1] if len(loud) else mono
-    start = loud[0] if len(loud) else 0
-    mono = mono[start:]
-    fade = min(len(mono), int(0.3 * rate))
-    mono[len(mono) - fade :] *= np.linspace(1.0, 0.0, fade)
-    loudness = pyloudnorm.Meter(rate).integrated_loudness(mono)
-    return (mono * 10 ** ((SPEECH_LUFS - loudness) / 20)).astype(np.float32)
+    """Stereo (n, 2), trimmed of silence, faded at the very end, at the mixer's reference
+    loudness (measured over both channels, as the master is)."""
+    stereo = samples if samples.ndim == 2 else np.stack([samples, samples], axis=1)
+    peak = np.abs(stereo).max(axis=1)
+    loud = np.flatnonzero(peak > 10 ** (-60 / 20))
+    start, end = (int(loud[0]), int(loud[-1]) + 1) if len(loud) else (0, len(stereo))
+    stereo = stereo[start:end].copy()
+    fade = min(len(stereo), int(0.3 * rate))
+    stereo[len(stereo) - fade :] *= np.linspace(1.0, 0.0, fade)[:, None]
+    loudness = pyloudnorm.Meter(rate).integrated_loudness(stereo)
+    return (stereo * 10 ** ((SPEECH_LUFS - loudness) / 20)).astype(np.float32)
 
 
 def compose_all(out_dir: Path) -> dict[str, dict]:

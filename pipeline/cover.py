@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import math
 import random
 import sys
@@ -24,6 +25,22 @@ BACKGROUND = (12, 16, 32)
 CORE = (40, 120, 200)
 LIT = (120, 220, 255)
 CHIP = (255, 170, 40)
+
+
+ICONS = {"favicon.png": 64, "apple-touch-icon.png": 180}
+"""The site's icons, made from the cover: file name -> side in pixels."""
+
+
+def icons(cover: Path) -> dict[str, bytes]:
+    """The site's icons (``ICONS``) as PNG bytes, scaled down from ``cover``."""
+    made = {}
+    with Image.open(cover) as art:
+        art = art.convert("RGB")
+        for name, side in ICONS.items():
+            out = io.BytesIO()
+            art.resize((side, side), Image.Resampling.LANCZOS).save(out, "PNG", optimize=True)
+            made[name] = out.getvalue()
+    return made
 
 
 def draw_cover(title: str = TITLE, seed: int = 1) -> Image.Image:

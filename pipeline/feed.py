@@ -1,12 +1,18 @@
 """The podcast feed: RSS 2.0 with the Apple Podcasts and Podcasting 2.0 namespaces.
 
 Built with lxml, so every title and description is escaped by the library. The
-Podcasting 2.0 elements that matter to apps (``podcast:chapters``, ``podcast:transcript``)
-are written under the namespace's address and once more under its old GitHub address,
-which is the only one some parsers (gPodder's podcastparser) know; apps ignore a namespace
-they do not know, so each reads one copy. Apps read descriptions and summaries (channel and
-item) as HTML, so their plain text is HTML-escaped before lxml escapes it for XML: "<Bytes>"
-shows as written and markup in a description never reaches an app as markup.
+Podcasting 2.0 elements that gPodder's podcastparser reads (``podcast:chapters``,
+``podcast:transcript``, ``podcast:locked``) are written under the namespace's address and
+once more under its old GitHub address, the only one that parser knows; apps ignore a
+namespace they do not know, so each reads one copy. An item's description and
+``content:encoded`` carry the show notes as HTML (built by ``pipeline/site.py`` with
+autoescaping); plain-text fields that apps may render as HTML (summaries, the channel
+description) are HTML-escaped before lxml escapes them for XML, so markup in a title never
+reaches an app as markup.
+
+The show's identity follows the namespace: ``podcast:guid`` is the UUIDv5 of the feed URL
+without its scheme, ``podcast:medium`` is ``podcast``. The hosts are synthetic voices, so
+no ``podcast:person`` presents them as people; the AI disclosure is in every item's notes.
 """
 
 from __future__ import annotations
@@ -14,25 +20,55 @@ from __future__ import annotations
 import datetime
 import email.utils
 import html
+import re
+import urllib.parse
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 from lxml import etree
 
-from pipeline.catalogue import TRANSCRIPT_KINDS, EpisodeEntry
+from pipeline.catalogue import TRANSCRIPT_KINDS, EpisodeEntry, Rendition
 from pipeline.clock import clock
+from pipeline.outputs import Soundbite
 from pipeline.show import Show
 
 ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"
 PODCAST = "https://podcastindex.org/namespace/1.0"
 PODCAST_LEGACY = "https://github.com/Podcastindex-org/podcast-namespace/blob/main/docs/1.0.md"
 ATOM = "http://www.w3.org/2005/Atom"
-NSMAP = {"itunes": ITUNES, "podcast": PODCAST, "podcastgh": PODCAST_LEGACY, "atom": ATOM}
+CONTENT = "http://purl.org/rss/1.0/modules/content/"
+NSMAP = {
+    "itunes": ITUNES,
+    "podcast": PODCAST,
+    "podcastgh": PODCAST_LEGACY,
+    "atom": ATOM,
+    "content": CONTENT,
+}
+GUID_NAMESPACE = uuid.UUID("ead4c236-bf58-58c6-a2c6-a6b28d128cb6")  # the namespace's own
 TRANSCRIPT_TYPES = {"vtt": "text/vtt", "srt": "application/x-subrip", "json": "application/json"}
 
 
 def url(show: Show, path: str) -> str:
     """The public URL of a file at ``path`` in the site."""
     return f"{show.base_url}/{path}"
+
+
+def media_url(show: Show, path: str) -> str:
+    """The URL a feed gives for an episode's audio: through the show's analytics prefix
+    (which takes the URL without its scheme), if it has one."""
+    address = url(show, path)
+    if show.analytics_prefix is None:
+        return address
+    return show.analytics_prefix + address.split("://", 1)[1]
+
+
+def podcast_guid(feed_url: str) -> str:
+    """``podcast:guid``: the UUIDv5 of the feed URL without its scheme and trailing
+    slashes, in the namespace's own UUID."""
+    parts = urllib.parse.urlsplit(feed_url)
+    bare = re.sub(r"/+$", "", "".join([parts.netloc, parts.path, parts.query, parts.fragment]))
+    return str(uuid.uuid5(GUID_NAMESPACE, bare))
 
 
 def _sub(parent: etree._Element, tag: str, content: str | None = None, /, **attrs: str) -> Any:
@@ -58,11 +94,13 @@ def episodes_from_feed(raw: bytes, show: Show) -> list[EpisodeEntry]:
     except etree.XMLSyntaxError as exc:
         raise ValueError(f"it is not valid XML ({exc})") from None
     base = f"{show.base_url}/"
+    prefixed = media_url(show, "")
 
     def local(address: str | None, what: str) -> str:
-        if not address or not address.startswith(base):
-            raise ValueError(f"its {what} {address!r} is not under {base}")
-        return address[len(base) :]
+        for start in (base, prefixed):
+            if address and address.startswith(start):
+                return address[len(start) :]
+        raise ValueError(f"its {what} {address!r} is not under {base}")
 
     entries = []
     for number, item in enumerate(root.iterfind("channel/item"), start=1):
@@ -82,7 +120,7 @@ def episodes_from_feed(raw: bytes, show: Show) -> list[EpisodeEntry]:
                     episode=int(item.findtext(_q(ITUNES, "episode"), "")),
                     guid=item.findtext("guid") or "",
                     title=item.findtext("title") or "",
-                    description=html.unescape(item.findtext("description") or ""),
+                    description=html.unescape(item.findtext(_q(ITUNES, "summary")) or ""),
                     date=published.date().isoformat(),
                     duration=int(hours) * 3600 + int(minutes) * 60 + int(seconds),
                     bytes=int(enclosure.get("length", "")),  # type: ignore[union-attr]
@@ -91,11 +129,39 @@ def episodes_from_feed(raw: bytes, show: Show) -> list[EpisodeEntry]:
                     transcripts={kind: transcripts[kind] for kind in TRANSCRIPT_KINDS},
                     page=local(item.findtext("link"), "link"),
                     hosts=tuple(p.text or "" for p in item.iterfind(_q(PODCAST, "person"))),
+                    notes=item.findtext(_q(CONTENT, "encoded")) or "",
+                    renditions=tuple(
+                        Rendition(
+                            path=local(alt.find(_q(PODCAST, "source")).get("uri"), "rendition"),  # type: ignore[union-attr]
+                            type=alt.get("type", ""),
+                            bytes=int(alt.get("length", "")),
+                            bitrate=int(alt.get("bitrate", "")),
+                            codecs=alt.get("codecs", ""),
+                            title=alt.get("title", ""),
+                        )
+                        for alt in item.iterfind(_q(PODCAST, "alternateEnclosure"))
+                    ),
+                    season=int(item.findtext(_q(ITUNES, "season"), "0")) or None,
+                    artwork=_artwork(item, local),
+                    soundbites=tuple(
+                        Soundbite(
+                            float(bite.get("startTime", "")),
+                            float(bite.get("duration", "")),
+                            bite.text or "",
+                            chosen=True,
+                        )
+                        for bite in item.iterfind(_q(PODCAST, "soundbite"))
+                    ),
                 )
             )
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"item {number} is not one this pipeline wrote ({exc})") from None
     return entries
+
+
+def _artwork(item: etree._Element, local: Callable[[str | None, str], str]) -> str | None:
+    image = item.find(_q(ITUNES, "image"))
+    return local(image.get("href"), "artwork") if image is not None else None
 
 
 def _q(namespace: str, name: str) -> str:
@@ -137,14 +203,20 @@ def feed_xml(show: Show, episodes: list[EpisodeEntry]) -> bytes:
     _sub(channel, _q(ITUNES, "category"), text=show.category)
     _sub(channel, _q(ITUNES, "explicit"), "true" if show.explicit else "false")
     _sub(channel, _q(ITUNES, "author"), show.author)
-    owner = _sub(channel, _q(ITUNES, "owner"))
-    _sub(owner, _q(ITUNES, "name"), show.owner_name)
-    _sub(owner, _q(ITUNES, "email"), show.owner_email)
+    if show.owner_name and show.owner_email:
+        owner = _sub(channel, _q(ITUNES, "owner"))
+        _sub(owner, _q(ITUNES, "name"), show.owner_name)
+        _sub(owner, _q(ITUNES, "email"), show.owner_email)
     _sub(channel, _q(ITUNES, "type"), show.type)
     _sub(channel, _q(ITUNES, "summary"), _as_html(show.description))
-    hosts = newest[0].hosts if newest else []
-    for host in hosts:
-        _sub(channel, _q(PODCAST, "person"), host, role="host")
+    _sub(channel, _q(PODCAST, "guid"), podcast_guid(show.feed_url))
+    _sub(channel, _q(PODCAST, "medium"), "podcast")
+    for namespace in (PODCAST, PODCAST_LEGACY):
+        lock = {"owner": show.owner_email} if show.owner_email else {}
+        _sub(channel, _q(namespace, "locked"), "yes" if show.locked else "no", **lock)
+    if show.license:
+        where = {"url": show.license_url} if show.license_url else {}
+        _sub(channel, _q(PODCAST, "license"), show.license, **where)
     for entry in newest:
         _item(channel, show, entry)
     return etree.tostring(rss, xml_declaration=True, encoding="UTF-8", pretty_print=True)
@@ -153,23 +225,24 @@ def feed_xml(show: Show, episodes: list[EpisodeEntry]) -> bytes:
 def _item(channel: etree._Element, show: Show, entry: EpisodeEntry) -> None:
     item = _sub(channel, "item")
     _sub(item, "title", entry.title)
-    _sub(item, "description", _as_html(entry.description))
+    _sub(item, "description", entry.notes or _as_html(entry.description))
+    if entry.notes:
+        _sub(item, _q(CONTENT, "encoded"), entry.notes)
     _sub(item, "link", url(show, entry.page))
     _sub(item, "guid", entry.guid, isPermaLink="false")
     _sub(item, "pubDate", pub_date(entry.date))
-    _sub(
-        item,
-        "enclosure",
-        url=url(show, entry.mp3),
-        length=str(entry.bytes),
-        type="audio/mpeg",
-    )
+    enclosure = media_url(show, entry.mp3)
+    _sub(item, "enclosure", url=enclosure, length=str(entry.bytes), type="audio/mpeg")
     _sub(item, _q(ITUNES, "title"), entry.title)
     _sub(item, _q(ITUNES, "summary"), _as_html(entry.description))
     _sub(item, _q(ITUNES, "duration"), clock(entry.duration, hours=True, rounded=True))
+    if entry.season is not None:
+        _sub(item, _q(ITUNES, "season"), str(entry.season))
     _sub(item, _q(ITUNES, "episode"), str(entry.episode))
     _sub(item, _q(ITUNES, "episodeType"), "full")
     _sub(item, _q(ITUNES, "explicit"), "true" if show.explicit else "false")
+    if entry.artwork:
+        _sub(item, _q(ITUNES, "image"), href=url(show, entry.artwork))
     for namespace in (PODCAST, PODCAST_LEGACY):
         _sub(
             item,
@@ -182,5 +255,23 @@ def _item(channel: etree._Element, show: Show, entry: EpisodeEntry) -> None:
             if kind == "vtt":
                 attrs["rel"] = "captions"
             _sub(item, _q(namespace, "transcript"), **attrs)
-    for host in entry.hosts:
-        _sub(item, _q(PODCAST, "person"), host, role="host")
+    for bite in entry.soundbites:
+        _sub(
+            item,
+            _q(PODCAST, "soundbite"),
+            bite.title,
+            startTime=f"{bite.start:.3f}",
+            duration=f"{bite.duration:.3f}",
+        )
+    for rendition in entry.renditions:
+        attrs = {
+            "type": rendition.type,
+            "length": str(rendition.bytes),
+            "bitrate": str(rendition.bitrate),
+            "codecs": rendition.codecs,
+            "title": rendition.title,
+        }
+        if rendition.path == entry.mp3:
+            attrs["default"] = "true"  # the enclosure's own file
+        alternate = _sub(item, _q(PODCAST, "alternateEnclosure"), **attrs)
+        _sub(alternate, _q(PODCAST, "source"), uri=media_url(show, rendition.path))

@@ -30,17 +30,30 @@ from pipeline.delivery import SPEECH_LUFS
 
 MIN_MEASURE_S = 0.5  # BS.1770 gating needs at least one 400 ms block; allow some margin
 MAX_TURN_GAIN_DB = 20.0
-# Where the master limiter starts, over the speech level: Spec.limit_db - Spec.loudness_lufs
-# (-2 dBFS in a file at -19 LUFS; a test holds the two together).
+# Where the master limiter starts, over a mono turn's speech level: Spec.limit_db -
+# Spec.loudness_lufs, plus the 3 dB a centred voice loses in each stereo channel (-2 dBFS
+# in a stereo file at -16 LUFS; a test holds the two together).
 MASTER_HEADROOM_DB = 17.0
 LEVEL_PASSES = 6
 # Part of every cached turn's key (its gain is cached with it): a change of levels is a miss.
 LEVEL_VERSION = f"level {SPEECH_LUFS:g} master {MASTER_HEADROOM_DB:g} v3"
 
 
-def level_gain(samples: np.ndarray, rate: int) -> float | None:
-    """The gain at which the turn, after the master limiter's model, measures
-    ``SPEECH_LUFS`` (None: too short or silent to measure).
+def headroom_db(pan: float) -> float:
+    """How far over the speech level the master limiter starts for a mono turn placed at
+    ``pan``: a voice off centre is louder in one channel (``pipeline/audio.py``'s pan law)
+    than the centred voice ``MASTER_HEADROOM_DB`` assumes, so it meets the limiter sooner."""
+    angle = (pan + 1) * np.pi / 4
+    louder = max(np.cos(angle), np.sin(angle)) * np.sqrt(2)  # 1 at the centre
+    return round(MASTER_HEADROOM_DB - 20 * float(np.log10(louder)), 3)
+
+
+def level_gain(
+    samples: np.ndarray, rate: int, headroom: float = MASTER_HEADROOM_DB
+) -> float | None:
+    """The gain at which the turn, after the master limiter's model (starting ``headroom``
+    dB over the speech level, see ``headroom_db``), measures ``SPEECH_LUFS`` (None: too
+    short or silent to measure).
 
     The limiter takes more loudness the harder it works, so the loudness out rises more
     slowly than the gain in: secant steps find the gain in a few tries.
@@ -51,7 +64,7 @@ def level_gain(samples: np.ndarray, rate: int) -> float | None:
     limiter = pedalboard.Pedalboard(
         [
             pedalboard.BrickwallLimiter(
-                ceiling_db=SPEECH_LUFS + MASTER_HEADROOM_DB,
+                ceiling_db=SPEECH_LUFS + headroom,
                 release_ms=80.0,
                 lookahead_ms=2.0,
                 true_peak=True,

@@ -24,6 +24,7 @@ from pipeline.errors import PipelineError
 _FRAME = re.compile(r"t:\s*([\d.]+)\s+TARGET:\S+ LUFS\s+M:\s*(-?[\d.]+)\s+S:\s*(-?[\d.]+)")
 ABSOLUTE_GATE = -70.0  # LUFS: blocks quieter than this are silence (BS.1770-4)
 RELATIVE_GATE = -10.0  # LU under the loudness of the blocks above the absolute gate
+RANGE_GATE = -20.0  # LU: the loudness range's relative gate (EBU Tech 3342)
 BLOCK_S = 0.4  # the momentary block
 SHORT_TERM_TICKS = 27  # 400 ms blocks every 100 ms ending within 3 s: they span 3 s
 
@@ -46,6 +47,11 @@ class Measurement:
 
     short_term: tuple[float, ...] = ()
     """Short-term loudness (3 s window) at each of ``times``, LUFS."""
+
+    @property
+    def loudness_range(self) -> float:
+        """Loudness range (LU, EBU Tech 3342) of ``short_term``."""
+        return loudness_range(self.short_term)
 
 
 def measure(path: Path, peak: bool = True) -> Measurement:
@@ -117,3 +123,16 @@ def short_term(momentary: Sequence[float]) -> tuple[float, ...]:
     counts = np.minimum(np.arange(1, len(power) + 1), SHORT_TERM_TICKS)
     with np.errstate(divide="ignore"):
         return tuple(np.round(10 * np.log10(window / counts), 2).tolist())
+
+
+def loudness_range(short: Sequence[float]) -> float:
+    """Loudness range (LU) by EBU Tech 3342: of the short-term values above -70 LUFS and
+    above 20 LU under their power mean, the spread from the 10th to the 95th percentile."""
+    values = np.asarray(short, dtype=np.float64)
+    values = values[values > ABSOLUTE_GATE]
+    if not len(values):
+        return 0.0
+    gate = 10 * np.log10(np.mean(10 ** (values / 10))) + RANGE_GATE
+    values = values[values > gate]
+    low, high = np.percentile(values, [10, 95])
+    return round(float(high - low), 2)

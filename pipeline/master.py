@@ -35,8 +35,8 @@ class Spec:
     """The delivery target."""
 
     loudness_lufs: float = MASTER_LUFS
-    """Integrated loudness: -19 LUFS for a mono file, which two speakers play as -16 LUFS
-    (the level Apple Podcasts and most apps normalise to is -16 LUFS for stereo)."""
+    """Integrated loudness of the stereo file: -16 LUFS, the level Apple Podcasts and most
+    apps expect."""
 
     tolerance_lu: float = 0.5
     """How far from the target the delivered file may be."""

@@ -150,8 +150,9 @@ def encode_segments(
     workers: int = 1,
     bitrate: str = BITRATE,
 ) -> Encoded:
-    """Encode mono ``samples`` through ``filters`` to a CBR MP3 at ``path``, a segment at
-    a time (in parallel, on ``workers`` threads driving ffmpeg), reusing cached segments."""
+    """Encode ``samples`` (mono, or stereo as (n, 2)) through ``filters`` to a CBR MP3 at
+    ``path``, a segment at a time (in parallel, on ``workers`` threads driving ffmpeg),
+    reusing cached segments."""
     if rate != SAMPLE_RATE:
         raise ValueError(f"segments are cut on {SAMPLE_RATE} Hz frames, not {rate} Hz")
     length = len(samples)
@@ -267,8 +268,10 @@ def _run(args: list[str], data: bytes | memoryview) -> subprocess.CompletedProce
 
 def _lame(window: np.ndarray, rate: int, filters: str, bitrate: str) -> bytes:
     """The window through ``filters`` and LAME: bare frames, no header frame, no tag."""
+    channels = str(window.shape[1] if window.ndim == 2 else 1)
     args = [require_ffmpeg(), "-hide_banner", "-loglevel", "error", "-f", "f32le", "-ar", str(rate)]
-    args += ["-ac", "1", "-i", "pipe:0", "-af", filters, "-ar", str(SAMPLE_RATE), "-ac", "1"]
+    args += ["-ac", channels, "-i", "pipe:0", "-af", filters, "-ar", str(SAMPLE_RATE)]
+    args += ["-ac", channels]
     args += ["-c:a", "libmp3lame", "-b:a", bitrate, "-reservoir", "0"]
     args += ["-write_xing", "0", "-id3v2_version", "0", "-f", "mp3", "pipe:1"]
     # As bytes: subprocess counts a memoryview in items, and a float is four of them.

@@ -30,7 +30,7 @@ class MusicPiece:
     """Name the cues use, e.g. ``intro``."""
 
     audio: Audio
-    """Mono audio at the delivery rate."""
+    """Stereo (or mono) audio at the delivery rate."""
 
     lead: float
     """Seconds it plays alone before a voice may come in."""
@@ -85,10 +85,11 @@ class MusicLibrary:
                     "file",
                     hint="run 'make music' to render the music again",
                 ) from exc
-            mono = np.ascontiguousarray(samples.mean(axis=1), dtype=np.float32)
+            # Stereo as it was rendered; a mono file plays in the centre (see assemble).
+            kept = samples[:, 0] if samples.shape[1] == 1 else samples[:, :2]
             pieces[str(name)] = MusicPiece(
                 name=str(name),
-                audio=Audio(mono, int(rate)).resample(SAMPLE_RATE),
+                audio=Audio(np.ascontiguousarray(kept), int(rate)).resample(SAMPLE_RATE),
                 lead=float(lead),
                 description=str(entry.get("description", "")),
             )

@@ -72,6 +72,11 @@ class OutputSet:
         return self._sibling(".shownotes.md")
 
     @property
+    def opus(self) -> Path:
+        """The Opus rendition."""
+        return self._sibling(".opus")
+
+    @property
     def overview(self) -> Path:
         """The overview picture."""
         return self._sibling("-overview.png")
@@ -90,6 +95,7 @@ class OutputSet:
         """Every file of the set, the MP3 first."""
         return [
             self.mp3,
+            self.opus,
             self.timeline,
             self.chapters,
             self.transcript,
@@ -102,7 +108,7 @@ class OutputSet:
 
     def roles(self) -> dict[str, Path]:
         """Every file of the set but the manifest, by role (the manifest's ``files``)."""
-        names = ("mp3", "timeline", "chapters", "transcript", "vtt", "srt", "shownotes")
+        names = ("mp3", "opus", "timeline", "chapters", "transcript", "vtt", "srt", "shownotes")
         return {role: getattr(self, role) for role in (*names, "overview")}
 
     def check_writable(self) -> None:
@@ -213,6 +219,48 @@ class MadeFrom:
 
 
 @dataclass(frozen=True)
+class SourceLink:
+    """A public source the show notes cite."""
+
+    title: str
+    """What it is."""
+
+    url: str
+    """Where it is."""
+
+
+@dataclass(frozen=True)
+class Loudness:
+    """The delivered MP3's loudness, as mastering measured it."""
+
+    integrated_lufs: float
+    """Integrated loudness over both channels."""
+
+    true_peak_db: float
+    """Highest true peak, dBTP."""
+
+    range_lu: float
+    """Loudness range (EBU Tech 3342), LU."""
+
+
+@dataclass(frozen=True)
+class Soundbite:
+    """A short, shareable part of the episode (``podcast:soundbite``)."""
+
+    start: float
+    """Seconds from the start of the episode."""
+
+    duration: float
+    """Its length in seconds."""
+
+    title: str
+    """What it is about."""
+
+    chosen: bool
+    """Whether the script marked it (``[soundbite]``) rather than the render picking it."""
+
+
+@dataclass(frozen=True)
 class Manifest:
     """An output set's own record: the episode, its files, and what made them."""
 
@@ -246,8 +294,23 @@ class Manifest:
     files: dict[str, str]
     """Each file of the set by role (``OutputSet.roles``): its name beside the manifest."""
 
-    sources: tuple[str, ...] = ()
-    """The sources the fact sheet lists, as an episode page cites them."""
+    loudness: Loudness
+    """How loud the MP3 is."""
+
+    disclosure: str
+    """What listeners are told about how the episode was made (synthetic voices)."""
+
+    sources: tuple[SourceLink, ...] = ()
+    """The public sources the fact sheet lists, as show notes link them."""
+
+    soundbites: tuple[Soundbite, ...] = ()
+    """Shareable parts: those the script marks, or one the render picked."""
+
+    season: int | None = None
+    """Season number, if the script names one."""
+
+    artwork: MadeFrom | None = None
+    """The episode's own artwork, if the script names one."""
 
     def to_json(self) -> dict[str, Any]:
         """As a JSON object."""

@@ -36,7 +36,8 @@ def draw_overview(
     loud_ax.set_ylabel("loudness (LUFS)")
     loud_ax.set_title(
         f"{script.meta.podcast}, episode {script.meta.episode}: {script.meta.title}\n"
-        f"integrated {measured.loudness_lufs:.1f} LUFS, true peak {measured.true_peak_db:.1f} dBTP",
+        f"integrated {measured.loudness_lufs:.1f} LUFS, "
+        f"true peak {measured.true_peak_db:.1f} dBTP, range {measured.loudness_range:.1f} LU",
         loc="left",
     )
     speakers = list(script.meta.hosts)

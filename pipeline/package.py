@@ -24,7 +24,8 @@ from pipeline.assemble import Mix
 from pipeline.clock import clock
 from pipeline.facts import FactSheet
 from pipeline.files import file_digest, input_file
-from pipeline.outputs import MadeFrom, Manifest, Staging
+from pipeline.loudness import Measurement
+from pipeline.outputs import Loudness, MadeFrom, Manifest, Soundbite, SourceLink, Staging
 from pipeline.production import Production
 from pipeline.script import Script
 from pipeline.timeline import TimedChapter, TimedCue, TimedHost, TimedTurn, Timeline
@@ -65,6 +66,9 @@ class Release:
     description: str
     """Description (COMM)."""
 
+    disclosure: str
+    """How it was made: synthetic voices (in the COMM after the description)."""
+
     cover: Path | None
     """Cover art embedded as the front cover (APIC)."""
 
@@ -72,8 +76,8 @@ class Release:
     """The chapters in time order (CTOC + CHAP)."""
 
     @staticmethod
-    def of(script: Script, mix: Mix) -> Release:
-        """The release a script and its mix make."""
+    def of(script: Script, mix: Mix, voices: dict[str, Voice]) -> Release:
+        """The release a script and its mix make, spoken by ``voices``."""
         meta = script.meta
         starts = [round(mix.seconds(c.start) * 1000) for c in mix.chapters]
         ends = [*starts[1:], round(mix.audio.duration * 1000)]
@@ -83,12 +87,75 @@ class Release:
             episode=meta.episode,
             date=meta.date.isoformat() if meta.date else None,
             description=meta.description,
+            disclosure=disclosure(script, voices),
             cover=meta.cover,
             chapters=tuple(
                 ReleaseChapter(c.title, start, end)
                 for c, start, end in zip(mix.chapters, starts, ends, strict=True)
             ),
         )
+
+
+def disclosure(script: Script, voices: dict[str, Voice]) -> str:
+    """What listeners are told about how the episode was made: every host is a synthetic
+    voice (the engines are all text-to-speech), then the script's own ``disclosure``."""
+    hosts = script.meta.hosts
+    names = [host.name for host in hosts.values()]
+    who = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    are = "is a synthetic voice" if len(names) == 1 else "are synthetic voices"
+    made = "; ".join(
+        f"{hosts[speaker].name}: {voices[speaker].description or voices[speaker].engine}"
+        for speaker in hosts
+        if speaker in voices
+    )
+    text = f"AI disclosure: {who} {are}, made by text-to-speech, not real people ({made})."
+    return f"{text} {script.meta.disclosure}".strip()
+
+
+SOUNDBITE_S = (15.0, 45.0)  # the length of a soundbite the render picks
+
+
+def soundbites(mix: Mix) -> tuple[Soundbite, ...]:
+    """The soundbites the script marks; else the first run of whole turns at the start of
+    a chapter that lasts ``SOUNDBITE_S`` (the opening of a chapter usually states its
+    point), from the first chapter on."""
+
+    def chapter_at(sample: int) -> str:
+        return next(c.title for c in reversed(mix.chapters) if c.start <= sample)
+
+    if mix.soundbites:
+        return tuple(
+            Soundbite(
+                round(mix.seconds(b.start), 3),
+                round(mix.seconds(b.end - b.start), 3),
+                chapter_at(b.start),
+                chosen=True,
+            )
+            for b in mix.soundbites
+        )
+    shortest, longest = SOUNDBITE_S
+    for chapter, after in zip(mix.chapters, [*mix.chapters[1:], None], strict=True):
+        turns = [
+            p
+            for p in mix.placements
+            if p.start >= chapter.start and (after is None or p.start < after.start)
+        ]
+        end = None
+        for placement in turns:
+            if mix.seconds(placement.end - turns[0].start) > longest:
+                break
+            end = placement.end
+        if end is not None and mix.seconds(end - turns[0].start) >= shortest:
+            start = turns[0].start
+            return (
+                Soundbite(
+                    round(mix.seconds(start), 3),
+                    round(mix.seconds(end - start), 3),
+                    chapter.title,
+                    chosen=False,
+                ),
+            )
+    return ()
 
 
 def tag_mp3(path: Path, release: Release) -> None:
@@ -106,7 +173,8 @@ def tag_mp3(path: Path, release: Release) -> None:
         text["TDRC"] = release.date
     for frame_id, value in text.items():
         tags.add(getattr(id3, frame_id)(encoding=id3.Encoding.UTF8, text=value))
-    tags.add(id3.COMM(encoding=id3.Encoding.UTF8, lang="eng", desc="", text=release.description))
+    comment = f"{release.description}\n\n{release.disclosure}"
+    tags.add(id3.COMM(encoding=id3.Encoding.UTF8, lang="eng", desc="", text=comment))
     if release.cover is not None:
         cover = input_file(release.cover, "cover art").read_bytes()  # checked, not followed
         mime = "image/png" if cover.startswith(b"\x89PNG") else "image/jpeg"
@@ -217,7 +285,7 @@ def shownotes(
     lines = [f"# {meta.podcast}, episode {meta.episode}: {meta.title}", ""]
     if release.date:
         lines += [f"Released {release.date}.", ""]
-    lines += [meta.description, "", "## Hosts", ""]
+    lines += [meta.description, "", release.disclosure, "", "## Hosts", ""]
     lines += [f"- {host.name}: voice {voices[speaker]}" for speaker, host in meta.hosts.items()]
     lines += ["", "## Chapters", ""]
     lines += [f"- {clock(c.start_ms / 1000, pad=True)} {c.title}" for c in release.chapters]
@@ -229,15 +297,8 @@ def shownotes(
             "Every figure in this episode is checked against these:",
             "",
         ]
-        lines += [
-            f"- {source.title}" + (f": <{source.url}>" if source.url else "")
-            for source in sheet.sources.values()
-        ]
-        seen: set[str] = set()
-        for fact in sheet.facts:
-            if fact.source not in sheet.sources and fact.source not in seen:
-                seen.add(fact.source)
-                lines.append(f"- <{fact.source}> ({fact.measures})")
+        # Public sources only: one known by a local path alone (a brief) stays private.
+        lines += [f"- {link.title}: <{link.url}>" for link in sources(sheet)]
         lines += ["", "## The figures", ""]
         lines += ["Every figure behind the episode, exact, with what it measures and where:", ""]
         for fact in sheet.facts:
@@ -261,20 +322,26 @@ def voice_credit(voice: Voice) -> str:
     return f"{credit}; license: {voice.license}" if voice.license else credit
 
 
-def sources(sheet: FactSheet | None) -> tuple[str, ...]:
-    """The fact sheet's sources as an episode page lists them: titles, then bare URLs."""
+def sources(sheet: FactSheet | None) -> tuple[SourceLink, ...]:
+    """The fact sheet's public sources as show notes link them: those with a URL, then
+    bare URLs; a source known only by a local path (a brief, a private copy) is left out."""
     if sheet is None:
         return ()
-    listed = [source.title for source in sheet.sources.values()]
-    listed += sorted({fact.source for fact in sheet.facts if fact.source not in sheet.sources})
-    return tuple(listed)
+    listed = [SourceLink(s.title, s.url) for s in sheet.sources.values() if s.url]
+    bare = sorted({fact.source for fact in sheet.facts if fact.source not in sheet.sources})
+    return tuple(listed + [SourceLink(url, url) for url in bare])
 
 
 def write_companions(
-    production: Production, mix: Mix, release: Release, staging: Staging, mp3: Path
+    production: Production,
+    mix: Mix,
+    release: Release,
+    staging: Staging,
+    mp3: Path,
+    measured: Measurement,
 ) -> Manifest:
     """Stage every companion file of the set, the manifest last; ``mp3`` is the MP3 the
-    set holds, as written."""
+    set holds, as written and ``measured``."""
     script, outputs = production.script, staging.outputs
     voices = {speaker: voice_credit(v) for speaker, v in production.voices.items()}
     music = production.music.license if production.music else ""
@@ -302,7 +369,16 @@ def write_companions(
         script=MadeFrom(str(script.path), script.digest, script.size),
         mp3=MadeFrom(outputs.mp3.name, file_digest(mp3), mp3.stat().st_size),
         files={role: path.name for role, path in outputs.roles().items()},
+        loudness=Loudness(measured.loudness_lufs, measured.true_peak_db, measured.loudness_range),
+        disclosure=release.disclosure,
         sources=sources(production.facts),
+        soundbites=soundbites(mix),
+        season=meta.season,
+        artwork=(
+            MadeFrom(str(meta.artwork), file_digest(meta.artwork), meta.artwork.stat().st_size)
+            if meta.artwork
+            else None
+        ),
     )
     staging.path(outputs.manifest).write_text(_json(manifest.to_json()), encoding="utf-8")
     return manifest

@@ -107,8 +107,9 @@ def check_inputs(script: Script) -> None:
     for key, (path, what, hint) in named.items():
         if path is not None:
             input_file(path, what, named_at=(script.path, meta.lines.get(key)), hint=hint)
-    if meta.cover is not None:
-        check_cover(meta.cover, (script.path, meta.lines.get("cover")))
+    for key, art in (("cover", meta.cover), ("artwork", meta.artwork)):
+        if art is not None:
+            check_cover(art, (script.path, meta.lines.get(key)))
 
 
 def load_music(script: Script) -> MusicLibrary | None:

@@ -22,13 +22,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.catalogue import TRANSCRIPT_KINDS, EpisodeEntry
+import mutagen.mp3
+
+from pipeline.catalogue import TRANSCRIPT_KINDS, EpisodeEntry, Rendition
+from pipeline.cover import ICONS, icons
 from pipeline.errors import PipelineError
 from pipeline.feed import episodes_from_feed, feed_xml
-from pipeline.files import copy_file, file_digest, sweep_tree, write_text
+from pipeline.files import copy_file, file_digest, sweep_tree, write_bytes, write_text
+from pipeline.opus import OPUS_TYPE
 from pipeline.outputs import Manifest, OutputSet
+from pipeline.promo import promo_for
 from pipeline.show import Show, Target, target_kind
-from pipeline.site import CSS, PLAYER_JS, episode_html, index_html
+from pipeline.site import CSS, PLAYER_JS, episode_html, index_html, notes_html
 from pipeline.targets import Remote, open_target
 
 CATALOGUE = "episodes.json"
@@ -36,6 +41,8 @@ MANIFEST = ".manifest.json"
 FEED = "feed.xml"
 TYPES = {
     ".mp3": "audio/mpeg",
+    ".opus": OPUS_TYPE,
+    ".mp4": "video/mp4",
     ".jpg": "image/jpeg",
     ".png": "image/png",
     ".json": "application/json",
@@ -46,6 +53,8 @@ TYPES = {
     ".css": "text/css",
     ".js": "text/javascript",
 }
+CHAPTERS_TYPE = "application/json+chapters"  # what the namespace asks chapters be sent as
+MEDIA = (".mp3", ".opus", ".mp4", ".jpg", ".png")
 MEDIA_CACHE = "public, max-age=86400"
 PAGE_CACHE = "public, max-age=300"  # feed, pages, catalogue: apps see a new episode soon
 
@@ -87,44 +96,59 @@ def publish(
     episode: Path,
     target: Target | None = None,
     remove: Sequence[int] = (),
+    warn: Callable[[str], None] | None = None,
 ) -> PublishReport:
     """Build the site for the episode rendered at ``episode`` (its MP3; its manifest names
     the rest of its output set) from ``script_path``, and deliver it to ``target``.
-    Episodes already published are kept, except those numbered in ``remove``."""
-    built = _built_from(OutputSet(episode), script_path)
+    Episodes already published are kept, except those numbered in ``remove``. What a
+    directory would reject in the show's settings goes to ``warn`` before delivery."""
+    outputs = OutputSet(episode)
+    built = _built_from(outputs, script_path)
     _check_release(built, show, episode, script_path)
     built_file = functools.partial(built.file, episode.parent)
     folder = f"episodes/{built.episode}"
+    name = f"{folder}/{slug(show.title)}-{built.episode:03d}"
     files = {  # site path -> local source, in upload order: media first
-        f"{folder}/{slug(show.title)}-{built.episode:03d}.mp3": built_file("mp3"),
+        f"{name}.mp3": built_file("mp3"),
+        f"{name}.opus": built_file("opus"),
         "cover.jpg": show.cover,
         f"{folder}/chapters.json": built_file("chapters"),
         f"{folder}/transcript.vtt": built_file("vtt"),
         f"{folder}/transcript.srt": built_file("srt"),
         f"{folder}/transcript.json": built_file("transcript"),
     }
+    if built.artwork is not None:
+        files[f"{folder}/artwork{Path(built.artwork.path).suffix}"] = _artwork(built)
+    audiogram = promo_for(outputs, built)
+    if audiogram is not None:
+        files[f"{folder}/clip.mp4"] = audiogram
+    for message in show.warnings():
+        (warn or (lambda _: None))(message)
     site = show.site
     sweep_tree(site)
     report = PublishReport(site)
     target = target or show.target
     try:
         with open_target(target) as remote:
-            for name in {posixpath.dirname(n) for n in [*files, FEED]}:
-                remote.sweep(name)
+            for folder_name in {posixpath.dirname(n) for n in [*files, FEED]}:
+                remote.sweep(folder_name)
             catalogue, report.rebuilt = _catalogue(remote, show)
+            remote.allow_cors()
             manifest = _read_json(remote, MANIFEST, {})
             if not isinstance(manifest, dict):
                 manifest = {}  # only bookkeeping: files are compared afresh
-            entry = _entry(show, built, folder, next(iter(files)), catalogue)
+            entry = _entry(show, built, built_file, files, catalogue)
             episodes = _episodes(catalogue, entry, remove, report)
             for name, source in files.items():
                 _copy(source, site / name)
-            pages = _pages(show, built, built_file, entry, episodes)
-            for name, text in pages.items():
-                write_text(site / name, text)
+            pages = _pages(show, built_file, entry, episodes)
+            for page, text in pages.items():
+                write_text(site / page, text)
+            for icon, data in icons(show.cover).items():
+                write_bytes(site / icon, data)
             write_text(site / FEED, feed_xml(show, episodes).decode("utf-8"))
-            for name in [*files, *pages, FEED]:  # the feed goes last
-                _deliver(remote, site / name, name, manifest, report)
+            for path in [*files, *ICONS, *pages, FEED]:  # the feed goes last
+                _deliver(remote, site / path, path, manifest, report)
             # Bookkeeping for skipping unchanged files next time; not part of the site.
             write_text(site / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
             remote.put(site / MANIFEST, MANIFEST, "application/json", "no-store")
@@ -155,12 +179,20 @@ def _check_release(built: Manifest, show: Show, episode: Path, script_path: Path
 
 
 def _entry(
-    show: Show, built: Manifest, folder: str, mp3: str, catalogue: list[EpisodeEntry]
+    show: Show,
+    built: Manifest,
+    built_file: Callable[[str], Path],
+    files: dict[str, Path],
+    catalogue: list[EpisodeEntry],
 ) -> EpisodeEntry:
     """The catalogue entry of the episode being published (its guid kept if it was
-    published before)."""
+    published before); ``files`` are its site paths."""
+    folder = f"episodes/{built.episode}"
     before = next((e for e in catalogue if e.episode == built.episode), None)
     guid = uuid.uuid5(uuid.NAMESPACE_URL, f"{show.base_url}/{folder}")
+    by_suffix = {posixpath.splitext(path)[1]: path for path in files}
+    opus = built_file("opus").stat().st_size
+    chapters = json.loads(built_file("chapters").read_text(encoding="utf-8"))
     return EpisodeEntry(
         episode=built.episode,
         guid=before.guid if before else f"urn:uuid:{guid}",
@@ -169,12 +201,48 @@ def _entry(
         date=str(built.date),
         duration=round(built.duration, 3),
         bytes=built.mp3.bytes,
-        mp3=mp3,
+        mp3=by_suffix[".mp3"],
         chapters=f"{folder}/chapters.json",
         transcripts={kind: f"{folder}/transcript.{kind}" for kind in TRANSCRIPT_KINDS},
         page=f"{folder}/index.html",
         hosts=built.hosts,
+        notes=notes_html(built.description, built.disclosure, chapters, built.sources),
+        disclosure=built.disclosure,
+        renditions=(
+            Rendition(
+                path=by_suffix[".mp3"],
+                type="audio/mpeg",
+                bytes=built.mp3.bytes,
+                bitrate=mutagen.mp3.MP3(built_file("mp3")).info.bitrate,
+                codecs="mp3",
+                title="MP3",
+            ),
+            Rendition(
+                path=by_suffix[".opus"],
+                type=OPUS_TYPE,
+                bytes=opus,
+                bitrate=round(opus * 8 / built.duration),
+                codecs="opus",
+                title="Opus",
+            ),
+        ),
+        season=built.season,
+        artwork=next((p for p in files if posixpath.basename(p).startswith("artwork.")), None),
+        soundbites=built.soundbites,
+        audiogram=by_suffix.get(".mp4"),
     )
+
+
+def _artwork(built: Manifest) -> Path:
+    """The episode's artwork, as it was when the episode was rendered."""
+    assert built.artwork is not None
+    path = Path(built.artwork.path)
+    if not path.is_file() or file_digest(path) != built.artwork.sha256:
+        raise PipelineError(
+            f"the episode's artwork {path} has changed since the episode was rendered",
+            hint="render the episode again ('make episode'), then publish",
+        )
+    return path
 
 
 def _episodes(
@@ -201,7 +269,6 @@ def _episodes(
 
 def _pages(
     show: Show,
-    built: Manifest,
     built_file: Callable[[str], Path],
     entry: EpisodeEntry,
     episodes: list[EpisodeEntry],
@@ -211,7 +278,7 @@ def _pages(
     transcript = json.loads(built_file("transcript").read_text(encoding="utf-8"))
     catalogue = [e.to_json() for e in episodes]
     return {
-        entry.page: episode_html(show, entry, chapters, transcript, list(built.sources)),
+        entry.page: episode_html(show, entry, chapters, transcript),
         "index.html": index_html(show, episodes),
         "site.css": CSS,
         "player.js": PLAYER_JS,
@@ -324,7 +391,9 @@ def _deliver(
         report.skipped.append(name)
         return
     content_type = TYPES.get(local.suffix, "application/octet-stream")
-    cache = MEDIA_CACHE if local.suffix in (".mp3", ".jpg", ".png") else PAGE_CACHE
+    if posixpath.basename(name) == "chapters.json":
+        content_type = CHAPTERS_TYPE
+    cache = MEDIA_CACHE if local.suffix in MEDIA else PAGE_CACHE
     try:
         remote.put(local, name, content_type, cache)
     except OSError as exc:  # a local folder or SFTP server that refuses the file

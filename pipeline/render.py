@@ -3,6 +3,7 @@ master -> package. Everything that can be checked is checked before any synthesi
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -15,6 +16,7 @@ from pipeline.files import file_digest, read_json_record, write_text
 from pipeline.loudness import require_ffmpeg
 from pipeline.master import MasterReport, Spec, master
 from pipeline.mp3 import SegmentEncoder
+from pipeline.opus import OPUS_VERSION, OpusRendition
 from pipeline.outputs import OutputSet
 from pipeline.overview import draw_overview
 from pipeline.package import Release, tag_mp3, write_companions
@@ -60,6 +62,9 @@ class RenderState:
     report: MasterReport
     """How it was mastered."""
 
+    opus: str = ""
+    """SHA-256 of the Opus rendition it wrote."""
+
     @staticmethod
     def path(cache: Path, output: Path) -> Path:
         """Where the state of renders to ``output`` is kept in ``cache``."""
@@ -76,6 +81,7 @@ class RenderState:
                     str(record["mix"]),
                     str(record["output"]),
                     MasterReport.from_json(record["report"]),
+                    str(record.get("opus", "")),
                 )
                 if record
                 else None
@@ -86,11 +92,17 @@ class RenderState:
     def save(self, path: Path) -> None:
         """Write the state at ``path``, atomically."""
         record = {"mix": self.mix, "output": self.output, "report": self.report.to_json()}
+        record["opus"] = self.opus
         write_text(path, json.dumps(record) + "\n")
 
-    def unchanged(self, digest: str, output: Path) -> bool:
-        """Whether ``output`` is intact and was made from a mix of ``digest``."""
-        return self.mix == digest and output.is_file() and file_digest(output) == self.output
+    def unchanged(self, digest: str, output: Path, opus: Path) -> bool:
+        """Whether ``output`` and ``opus`` are intact and were made from a mix of ``digest``."""
+        return (
+            self.mix == digest
+            and all(path.is_file() for path in (output, opus))
+            and file_digest(output) == self.output
+            and file_digest(opus) == self.opus
+        )
 
 
 def _mixed(
@@ -111,6 +123,7 @@ def _mixed(
         voices=production.voices,
         workers=workers,
         timing=timing,
+        pans={speaker: host.pan for speaker, host in production.script.meta.hosts.items()},
     )
     return assemble(production.script, spoken, timing, production.music)
 
@@ -122,13 +135,15 @@ def _encoder(mix: Mix, mp3: Path, cache: Path | None, workers: int) -> SegmentEn
 
 
 def mix_digest(mix: Mix, release: Release, spec: Spec | None) -> str:
-    """What the MP3 is made from: the mixed samples, the tag and the delivery spec."""
+    """What the MP3 and the Opus file are made from: the mixed samples, the tag, the
+    delivery spec and the way the Opus file is made."""
     digest = hashlib.sha256(memoryview(mix.audio.samples))  # no copy of the whole mix
     tag = dataclasses.asdict(release) | {
         "cover": file_digest(release.cover) if release.cover else None
     }
     digest.update(json.dumps(tag, sort_keys=True, default=str).encode())
     digest.update(repr(spec or Spec()).encode())
+    digest.update(f"opus {OPUS_VERSION}".encode())  # how the Opus rendition is made
     return digest.hexdigest()
 
 
@@ -156,25 +171,34 @@ def render(
     script = production.script
     turn_cache = TurnCache(cache) if cache is not None else None
     mix = _mixed(production, turn_cache, workers, timing, progress)
-    release = Release.of(script, mix)
+    release = Release.of(script, mix, production.voices)
     state_path = RenderState.path(cache, output) if cache is not None else None
     state = RenderState.load(state_path) if state_path else None
     digest = mix_digest(mix, release, spec)
     encoder = None
-    with outputs.replace() as staging:
-        if state is not None and state.unchanged(digest, output):
+    opus: OpusRendition | None = None
+    with outputs.replace() as staging, contextlib.ExitStack() as stop:
+        if state is not None and state.unchanged(digest, output, outputs.opus):
             report, mp3 = state.report, output
         else:
             mp3 = staging.path(output)
             encoder = _encoder(mix, mp3, cache, workers)
             report = master(encoder, spec, state.report if state else None)
             tag_mp3(mp3, release)
-        write_companions(production, mix, release, staging, mp3)
+            # The Opus rendition, in the background while the companions are written.
+            opus_path = staging.path(outputs.opus)
+            opus = OpusRendition(
+                mix.audio, report.gain_db, report.limit_db, opus_path, spec or Spec()
+            )
+            stop.callback(opus.kill)  # if anything below fails or is interrupted
+        write_companions(production, mix, release, staging, mp3, report.measured)
         overview = staging.path(outputs.overview)
         target = (spec or Spec()).loudness_lufs
         draw_overview(script, mix, report.measured, overview, target_lufs=target)
+        if opus is not None:
+            opus.result()
     if state_path is not None and report.passes:
-        RenderState(digest, file_digest(output), report).save(state_path)
+        RenderState(digest, file_digest(output), report, file_digest(outputs.opus)).save(state_path)
     last = encoder.last if encoder else None
     return RenderResult(
         outputs=outputs,

@@ -43,6 +43,7 @@ _CUE = re.compile(r"^\s*\[(?!\[)(?P<body>[^\[\]]*)\]\s*$")
 _PAUSE = re.compile(r"^pause\b(?P<rest>.*)$")
 _DURATION = re.compile(r"^\s*(?P<value>\d+(?:\.\d+)?|\.\d+)\s*(?P<unit>ms|s)\s*$")
 _MUSIC = re.compile(r"^music\s*:\s*(?P<name>.*)$")
+_SOUNDBITE = re.compile(r"^soundbite(?:\s+(?P<end>end))?$")
 _MUSIC_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _MARK = "\x00"  # stands where a comment was
@@ -53,8 +54,11 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # tab and newline are text
 MAX_OVERLAP_S = 3.0
 MAX_OVERLAP_WORDS = 6  # an interjection ("Right.", "Oh, that's huge."), not a turn
 REQUIRED_KEYS = ("podcast", "episode", "title", "description", "hosts")
-FRONT_MATTER_KEYS = (*REQUIRED_KEYS, "date", "facts", "lexicon", "music", "cover")
-HOST_KEYS = ("name", "voice")
+FRONT_MATTER_KEYS = (
+    *REQUIRED_KEYS,
+    *("date", "season", "facts", "lexicon", "music", "cover", "artwork", "disclosure"),
+)
+HOST_KEYS = ("name", "voice", "pan")
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,9 @@ class Host:
 
     line: int
     """Front-matter line of the ``voice`` entry (where voice errors point)."""
+
+    pan: float = 0.0
+    """Place in the stereo mix, -1 (left) to 1 (right); 0 is the centre."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +115,16 @@ class EpisodeMeta:
     cover: Path | None = None
     """Cover art (a square JPEG or PNG) embedded in the MP3."""
 
+    artwork: Path | None = None
+    """The episode's own artwork for podcast apps (``itunes:image`` of the item)."""
+
+    season: int | None = None
+    """Season number, for the feed."""
+
+    disclosure: str = ""
+    """How the episode was made, for listeners, beyond its synthetic voices (which the
+    package stage states itself), e.g. how the script was written."""
+
     lines: dict[str, int] = field(default_factory=dict)
     """Front-matter line of each field, for errors about the files they name."""
 
@@ -142,6 +159,18 @@ class Pause:
 
 
 @dataclass(frozen=True)
+class SoundbiteMark:
+    """``[soundbite]`` before the turn a soundbite starts with, ``[soundbite end]`` after
+    the turn it ends with."""
+
+    start: bool
+    """Whether it opens the soundbite (else it closes it)."""
+
+    line: int
+    """Line of the cue."""
+
+
+@dataclass(frozen=True)
 class MusicCue:
     """A ``[music: NAME]`` cue: where a piece of music plays."""
 
@@ -152,8 +181,8 @@ class MusicCue:
     """Line of the cue."""
 
 
-Cue = Pause | MusicCue
-Item = Turn | Pause | MusicCue
+Cue = Pause | MusicCue | SoundbiteMark
+Item = Turn | Pause | MusicCue | SoundbiteMark
 
 
 @dataclass
@@ -300,9 +329,17 @@ def _parse_meta(doc: YamlDoc, path: Path) -> EpisodeMeta:
     date = data.get("date")
     if date is not None and not isinstance(date, datetime.date):
         raise doc.error("'date' must be a date written YYYY-MM-DD, e.g. 2026-11-26", "date")
+    season = data.get("season")
+    if season is not None and (
+        isinstance(season, bool) or not isinstance(season, int) or season < 1
+    ):
+        raise doc.error("'season' must be a whole number from 1, e.g. 'season: 1'", "season")
     return EpisodeMeta(
         lines={str(key): doc.line_of(str(key)) for key in data},
         date=date,
+        season=season,
+        artwork=path_field("artwork", "../assets/episode-1.jpg"),
+        disclosure=text_field("disclosure") if "disclosure" in data else "",
         facts=path_field("facts", "facts.yaml"),
         lexicon=path_field("lexicon", "../voices/lexicon.yaml"),
         music=path_field("music", "../assets/music/music.yaml"),
@@ -339,17 +376,26 @@ def _parse_hosts(doc: YamlDoc, path: Path) -> dict[str, Host]:
         if not isinstance(entry, dict):
             raise doc.error(f"host {key} needs 'name' and 'voice'", "hosts", key)
         doc.check_keys(entry, HOST_KEYS, "hosts", key, of=f"host {key}")
-        for field_name in HOST_KEYS:
+        for field_name in ("name", "voice"):
             value = entry.get(field_name)
             if not isinstance(value, str) or not value.strip():
                 raise doc.error(
                     f"host {key} needs a non-empty {field_name!r}", "hosts", key, field_name
                 )
+        pan = entry.get("pan", 0.0)
+        if isinstance(pan, bool) or not isinstance(pan, int | float) or not -1 <= pan <= 1:
+            raise doc.error(
+                f"host {key}'s 'pan' must be a number from -1 (left) to 1 (right)",
+                "hosts",
+                key,
+                "pan",
+            )
         result[key] = Host(
             id=key,
             name=entry["name"].strip(),
             voice=Path(os.path.normpath(path.parent / entry["voice"].strip())),
             line=doc.line_of("hosts", key, "voice"),
+            pan=float(pan),
         )
     return result
 
@@ -500,9 +546,38 @@ class _Body:
             raise self.error(
                 "the script has no turns", first_line, "add a line such as 'ALEX: Hello.'"
             )
+        self.check_soundbites()
         return self.chapters
 
+    def check_soundbites(self) -> None:
+        """Each ``[soundbite]`` is closed by a ``[soundbite end]`` with a turn between."""
+        opened: SoundbiteMark | None = None
+        turns = 0
+        for item in (item for chapter in self.chapters for item in chapter.items):
+            if isinstance(item, Turn):
+                turns += 1
+            elif isinstance(item, SoundbiteMark):
+                if item.start and opened is not None:
+                    raise self.error(
+                        f"a [soundbite] inside the one opened at line {opened.line}",
+                        item.line,
+                        _SOUNDBITE_HINT,
+                    )
+                if not item.start and opened is None:
+                    raise self.error(
+                        "a [soundbite end] with no [soundbite] open", item.line, _SOUNDBITE_HINT
+                    )
+                if not item.start and turns == 0:
+                    raise self.error("a soundbite with no turn in it", item.line, _SOUNDBITE_HINT)
+                opened, turns = (item if item.start else None), 0
+        if opened is not None:
+            raise self.error("this [soundbite] is never closed", opened.line, _SOUNDBITE_HINT)
 
+
+_SOUNDBITE_HINT = (
+    "put [soundbite] on the line before the soundbite's first turn and [soundbite end] "
+    "on the line after its last"
+)
 _BEFORE_CHAPTER = "add a '## Chapter title' line above it: every turn and cue belongs to a chapter"
 
 
@@ -569,7 +644,9 @@ def _duration(text: str, line: int, path: Path, what: str, example: str) -> floa
     return seconds / 1000 if duration.group("unit") == "ms" else seconds
 
 
-def _parse_cue(body: str, line: int, path: Path) -> Pause | MusicCue:
+def _parse_cue(body: str, line: int, path: Path) -> Cue:
+    if soundbite := _SOUNDBITE.match(body):
+        return SoundbiteMark(start=soundbite.group("end") is None, line=line)
     pause = _PAUSE.match(body)
     if pause:
         seconds = _duration(
@@ -602,5 +679,5 @@ def _parse_cue(body: str, line: int, path: Path) -> Pause | MusicCue:
         f"unknown cue [{body}]",
         path=path,
         line=line,
-        hint="known cues: [pause 1.5s], [pause 500ms], [music: NAME]",
+        hint="known cues: [pause 1.5s], [pause 500ms], [music: NAME], [soundbite], [soundbite end]",
     )

@@ -30,6 +30,7 @@ http {{
         text/vtt vtt;
         application/x-subrip srt;
         application/rss+xml xml;
+        audio/ogg opus;
     }}
     default_type application/octet-stream;
     charset utf-8;
@@ -46,6 +47,15 @@ http {{
         index index.html;
         # Dotfiles (the manifest, an upload's temporary) are bookkeeping, never public.
         location ~ /\\. {{ return 404; }}
+        # Web players on other sites fetch the audio, chapters and transcripts: CORS.
+        add_header Access-Control-Allow-Origin "*" always;
+        add_header Access-Control-Expose-Headers "Content-Length, Content-Range" always;
+        location ~ /chapters\\.json$ {{
+            types {{ }}
+            default_type application/json+chapters;
+            add_header Access-Control-Allow-Origin "*" always;
+            add_header Access-Control-Expose-Headers "Content-Length, Content-Range" always;
+        }}
         location / {{ try_files $uri $uri/ =404; }}
     }}
 }}

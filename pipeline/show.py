@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,12 @@ SHOW_KEYS = (
     "cover",
     "site",
     "target",
+    "locked",
+    "license",
+    "analytics_prefix",
 )
+PLACEHOLDER_DOMAINS = ("example.com", "example.org", "example.net", "localhost")
+PLACEHOLDER_SUFFIXES = (".example", ".test", ".invalid", ".localhost")
 DEFAULT_TARGET = "build/published"
 
 
@@ -117,11 +123,11 @@ class Show:
     author: str
     """``itunes:author``."""
 
-    owner_name: str
-    """``itunes:owner`` name."""
+    owner_name: str | None
+    """``itunes:owner`` name (Apple needs it)."""
 
-    owner_email: str
-    """``itunes:owner`` email."""
+    owner_email: str | None
+    """``itunes:owner`` email (Apple needs it to verify the show)."""
 
     category: str
     """Apple Podcasts category, e.g. ``Technology``."""
@@ -141,6 +147,54 @@ class Show:
     target: Target
     """Default delivery target."""
 
+    locked: bool = True
+    """``podcast:locked``: whether other platforms may not import the feed."""
+
+    license: str = ""
+    """``podcast:license``: an SPDX identifier, or a name with ``license_url``."""
+
+    license_url: str | None = None
+    """Where a license that is not an SPDX identifier is written out."""
+
+    analytics_prefix: str | None = None
+    """A prefix for enclosure URLs (OP3, Podtrac...), e.g. ``https://op3.dev/e/``: the
+    enclosure becomes the prefix plus the file's URL without its scheme."""
+
+    @property
+    def feed_url(self) -> str:
+        """The feed's public URL."""
+        return f"{self.base_url}/feed.xml"
+
+    def warnings(self) -> list[str]:
+        """What Apple Podcasts or Podcast Index would reject or flag in these settings."""
+        found = []
+        host = (urllib.parse.urlsplit(self.base_url).hostname or "").lower()
+        if (
+            host in PLACEHOLDER_DOMAINS
+            or host.endswith(PLACEHOLDER_SUFFIXES)
+            or any(host.endswith("." + domain) for domain in PLACEHOLDER_DOMAINS)
+        ):
+            found.append(f"base_url {self.base_url} is a placeholder domain: set the real one")
+        if not self.base_url.startswith("https://"):
+            found.append(
+                f"base_url {self.base_url} is not https: Apple Podcasts fetches the artwork "
+                "and audio over HTTPS only"
+            )
+        if not self.owner_name or not self.owner_email:
+            found.append("no owner name and email: Apple Podcasts needs them to verify the show")
+        else:
+            domain = self.owner_email.rpartition("@")[2].lower()
+            if (
+                "@" not in self.owner_email
+                or domain in PLACEHOLDER_DOMAINS
+                or domain.endswith(PLACEHOLDER_SUFFIXES)
+            ):
+                found.append(
+                    f"owner email {self.owner_email} is a placeholder: Apple sends the "
+                    "verification code there"
+                )
+        return found
+
     @staticmethod
     def load(path: Path) -> Show:
         """Read and check ``podcast.yaml``."""
@@ -155,11 +209,24 @@ class Show:
         }
         if not text["base_url"].startswith(("https://", "http://")):
             raise doc.error("'base_url' must be an http(s) URL", "base_url")
-        owner = data.get("owner")
-        if not isinstance(owner, dict) or not all(
+        owner = data.get("owner") or {}
+        complete = isinstance(owner, dict) and all(
             isinstance(owner.get(k), str) and owner[k].strip() for k in ("name", "email")
-        ):
+        )
+        if owner and not complete:
             raise doc.error("'owner' needs a 'name' and an 'email'", "owner")
+        locked = data.get("locked", True)
+        if not isinstance(locked, bool):
+            raise doc.error("'locked' is true or false", "locked")
+        license_name, license_url = _license(doc, data.get("license", ""))
+        prefix = data.get("analytics_prefix")
+        if prefix is not None and (
+            not isinstance(prefix, str) or not prefix.startswith("https://")
+        ):
+            raise doc.error(
+                "'analytics_prefix' must be an https URL, e.g. https://op3.dev/e/",
+                "analytics_prefix",
+            )
         explicit = data.get("explicit", False)
         if not isinstance(explicit, bool):
             raise doc.error("'explicit' is true or false", "explicit")
@@ -176,14 +243,18 @@ class Show:
             base_url=text["base_url"].rstrip("/"),
             language=text["language"],
             author=text["author"],
-            owner_name=owner["name"].strip(),
-            owner_email=owner["email"].strip(),
+            owner_name=owner["name"].strip() if owner else None,
+            owner_email=owner["email"].strip() if owner else None,
             category=text["category"],
             explicit=explicit,
             type=show_type,
             cover=cover,
             site=base / str(data.get("site", "build/site")),
             target=parse_target(doc, data.get("target", {"kind": "local", "path": DEFAULT_TARGET})),
+            locked=locked,
+            license=license_name,
+            license_url=license_url,
+            analytics_prefix=prefix.rstrip("/") + "/" if prefix else None,
         )
 
 
@@ -225,6 +296,22 @@ def parse_target(doc: YamlDoc | None, raw: Any, where: Path | None = None) -> Ta
         base = where or (doc.path.parent if doc else Path.cwd())
         settings["path"] = base / settings["path"]
     return cls(**settings)
+
+
+def _license(doc: YamlDoc, raw: Any) -> tuple[str, str | None]:
+    """``license: CC-BY-4.0``, or ``license: {name: ..., url: ...}``."""
+    if isinstance(raw, str):
+        return raw.strip(), None
+    if isinstance(raw, dict):
+        doc.check_keys(raw, ("name", "url"), "license", what="license field")
+        name, address = raw.get("name"), raw.get("url")
+        named = isinstance(name, str) and name.strip()
+        if named and isinstance(address, str) and address.startswith(("https://", "http://")):
+            return str(name).strip(), address
+    raise doc.error(
+        "'license' is an SPDX identifier (e.g. CC-BY-4.0) or a 'name' and an http(s) 'url'",
+        "license",
+    )
 
 
 def _text(doc: YamlDoc, key: str) -> str:

@@ -7,24 +7,34 @@ page as JSON through Jinja2's ``tojson``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import jinja2
+import markupsafe
 
 from pipeline.catalogue import EpisodeEntry
-from pipeline.clock import clock
+from pipeline.clock import clock, spoken_clock
 from pipeline.feed import url
+from pipeline.outputs import SourceLink
 from pipeline.show import Show
 
+# Long words and URLs wrap, so a 390 px phone never scrolls sideways; every text colour
+# meets WCAG AA (4.5:1) on the background: #5a5f6b on #fafafa is 6.2:1.
 CSS = """\
 body { font: 17px/1.5 system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; padding: 0 1rem;
-       color: #1b1f2a; background: #fafafa; }
+       color: #1b1f2a; background: #fafafa; overflow-wrap: anywhere; }
 header { display: flex; gap: 1rem; align-items: center; }
-header img { width: 7rem; height: 7rem; border-radius: .5rem; }
+header img { width: 7rem; height: 7rem; border-radius: .5rem; flex: none; }
+img, video { max-width: 100%; height: auto; }
 audio { width: 100%; margin: 1rem 0; }
+a { color: #1f5fa8; }
 .chapters button { background: none; border: 0; padding: .2rem 0; font: inherit; color: #1f5fa8;
                    cursor: pointer; text-align: left; }
-.chapters time, .cue time { color: #777; font-variant-numeric: tabular-nums; margin-right: .6rem; }
+.chapters time, .cue time { color: #5a5f6b; font-variant-numeric: tabular-nums;
+                            margin-right: .6rem; }
+.notes-chapters { display: none; }  /* the page has the chapters as buttons, above */
+.disclosure { border-left: 3px solid #1f5fa8; padding-left: .8rem; color: #333a47; }
 .transcript { max-height: 24rem; overflow-y: auto; border-top: 1px solid #ddd; }
 .cue { margin: .4rem 0; padding: .1rem .4rem; border-radius: .3rem; }
 .cue.now { background: #fff1c9; }
@@ -62,6 +72,16 @@ _PAGE = """\
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{% block title %}{% endblock %}</title>
+<meta name="description" content="{{ summary }}">
+<meta property="og:type" content="website">
+<meta property="og:site_name" content="{{ show.title }}">
+<meta property="og:title" content="{{ self.title() }}">
+<meta property="og:description" content="{{ summary }}">
+<meta property="og:image" content="{{ image }}">
+<meta property="og:url" content="{{ page_url }}">
+<meta name="twitter:card" content="summary">
+<link rel="icon" type="image/png" sizes="64x64" href="{{ root }}favicon.png">
+<link rel="apple-touch-icon" href="{{ root }}apple-touch-icon.png">
 <link rel="alternate" type="application/rss+xml" title="{{ show.title }}" href="{{ feed }}">
 <link rel="stylesheet" href="{{ root }}site.css">
 </head>
@@ -98,22 +118,26 @@ _EPISODE = """\
 <article>
 <h2>Episode {{ episode.episode }}: {{ episode.title }}</h2>
 <p><time datetime="{{ episode.date }}">{{ episode.date }}</time> &middot; {{ episode.minutes }} min
-&middot; with {{ episode.hosts | join(" and ") }}</p>
-<audio id="player" controls preload="metadata" src="{{ mp3 }}"></audio>
-<p><a href="{{ mp3 }}" download>Download the MP3</a></p>
+{% if episode.hosts %}&middot; with {{ episode.hosts | join(" and ") }}
+(synthetic voices){% endif %}</p>
+<audio id="player" controls preload="metadata">
+{% for rendition in renditions | sort(attribute="bitrate") %}<source src="{{ rendition.src }}"
+type="{{ rendition.type }}">
+{% endfor %}</audio>
+<p>Download: {% for rendition in renditions %}{% if not loop.first %} &middot; {% endif %}
+<a href="{{ rendition.src }}" download>{{ rendition.title }}</a>{% endfor %}</p>
+{% if audiogram %}<p><a href="{{ audiogram }}">Watch a one-minute clip (video with captions)</a></p>
+{% endif %}
 <h3>Chapters</h3>
 <ol class="chapters">
 {% for chapter in chapters %}
-<li><button type="button" data-seek="{{ chapter.startTime }}">
-<time>{{ chapter.clock }}</time>{{ chapter.title }}</button></li>
+<li><button type="button" data-seek="{{ chapter.startTime }}"
+aria-label="Play from {{ chapter.spoken }}: {{ chapter.title }}">
+<time aria-hidden="true">{{ chapter.clock }}</time>{{ chapter.title }}</button></li>
 {% endfor %}
 </ol>
 <h3>Show notes</h3>
-<p>{{ episode.description }}</p>
-{% if sources %}
-<h4>Sources</h4>
-<ul>{% for source in sources %}<li>{{ source }}</li>{% endfor %}</ul>
-{% endif %}
+{{ notes }}
 <h3>Transcript</h3>
 <p><a href="{{ transcripts.vtt }}">WebVTT</a> &middot; <a href="{{ transcripts.srt }}">SRT</a>
 &middot; <a href="{{ transcripts.json }}">JSON</a></p>
@@ -129,8 +153,24 @@ _EPISODE = """\
 {% endblock %}
 """
 
+_NOTES = """\
+<p>{{ description }}</p>
+<p class="disclosure">{{ disclosure }}</p>
+<div class="notes-chapters"><h4>Chapters</h4>
+<ul>
+{% for chapter in chapters %}<li>{{ chapter.clock }} {{ chapter.title }}</li>
+{% endfor %}</ul></div>
+{% if sources %}<h4>Sources</h4>
+<p>Every figure in this episode is checked against these:</p>
+<ul>
+{% for source in sources %}<li><a href="{{ source.url }}">{{ source.title }}</a></li>
+{% endfor %}</ul>
+{% endif %}"""
+
 _ENV = jinja2.Environment(
-    loader=jinja2.DictLoader({"page": _PAGE, "index": _INDEX, "episode": _EPISODE}),
+    loader=jinja2.DictLoader(
+        {"page": _PAGE, "index": _INDEX, "episode": _EPISODE, "notes": _NOTES}
+    ),
     autoescape=True,
     undefined=jinja2.StrictUndefined,
     keep_trailing_newline=True,
@@ -141,7 +181,26 @@ def index_html(show: Show, episodes: list[EpisodeEntry]) -> str:
     """The site's front page."""
     listed = sorted(episodes, key=lambda e: e.episode, reverse=True)
     return _ENV.get_template("index").render(
-        show=show, episodes=listed, root="", feed=url(show, "feed.xml")
+        show=show,
+        episodes=listed,
+        root="",
+        feed=show.feed_url,
+        summary=show.description,
+        image=url(show, "cover.jpg"),
+        page_url=url(show, "index.html"),
+    )
+
+
+def notes_html(
+    description: str, disclosure: str, chapters: dict[str, Any], sources: Sequence[SourceLink]
+) -> str:
+    """An episode's show notes as HTML, for its page and the feed: the description, the
+    AI disclosure, chapter times and every public source as a link."""
+    return _ENV.get_template("notes").render(
+        description=description,
+        disclosure=disclosure,
+        chapters=[{**c, "clock": clock(c["startTime"])} for c in chapters["chapters"]],
+        sources=sources,
     )
 
 
@@ -150,7 +209,6 @@ def episode_html(
     entry: EpisodeEntry,
     chapters: dict[str, Any],
     transcript: dict[str, Any],
-    sources: list[str],
 ) -> str:
     """An episode's page; its links are relative, so the page works from any host."""
     depth = entry.page.count("/")
@@ -158,11 +216,22 @@ def episode_html(
     return _ENV.get_template("episode").render(
         show=show,
         episode=entry,
-        mp3=root + entry.mp3,
+        renditions=[
+            {"src": root + r.path, "type": r.type, "title": r.title, "bitrate": r.bitrate}
+            for r in entry.renditions
+        ]
+        or [{"src": root + entry.mp3, "type": "audio/mpeg", "title": "MP3", "bitrate": 0}],
+        audiogram=root + entry.audiogram if entry.audiogram else None,
         transcripts={kind: root + path for kind, path in entry.transcripts.items()},
-        chapters=[{**c, "clock": clock(c["startTime"])} for c in chapters["chapters"]],
+        chapters=[
+            {**c, "clock": clock(c["startTime"]), "spoken": spoken_clock(c["startTime"])}
+            for c in chapters["chapters"]
+        ],
         segments=[{**s, "clock": clock(s["startTime"])} for s in transcript["segments"]],
-        sources=sources,
+        notes=markupsafe.Markup(entry.notes),  # written by notes_html, escaped there
         root=root,
-        feed=url(show, "feed.xml"),
+        feed=show.feed_url,
+        summary=entry.description,
+        image=url(show, entry.artwork or "cover.jpg"),
+        page_url=url(show, entry.page),
     )

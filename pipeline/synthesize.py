@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from pipeline.cache import Said, Spans, TurnCache
 from pipeline.delivery import SAMPLE_RATE
 from pipeline.engines import Engine, EngineFailure, load_engines
 from pipeline.errors import PipelineError
-from pipeline.level import LEVEL_VERSION, level_gain
+from pipeline.level import LEVEL_VERSION, MASTER_HEADROOM_DB, headroom_db, level_gain
 from pipeline.speech import Utterance
 from pipeline.timing import Timing
 from pipeline.voices import Voice
@@ -78,8 +78,10 @@ def synthesize(
     workers: int = 1,
     timing: Timing | None = None,
     measure: bool = True,
+    pans: Mapping[str, float] | None = None,
 ) -> list[SpokenTurn]:
-    """Speak every utterance (from the cache where it can), in order.
+    """Speak every utterance (from the cache where it can), in order; each host's turns
+    are levelled for where ``pans`` places them in the stereo mix (default: the centre).
 
     With ``voices``, turns are spoken by ``workers`` worker processes
     (``pipeline/workers.py``), which a stuck engine or Ctrl-C cannot hold; without, by the
@@ -88,7 +90,8 @@ def synthesize(
     """
     timing = timing or Timing()
     cache = cache if measure else None
-    keys, done = _cached(utterances, engines, cache, timing)
+    headrooms = {speaker: headroom_db(pan) for speaker, pan in (pans or {}).items()}
+    keys, done = _cached(utterances, engines, cache, timing, headrooms)
     todo = [index for index in range(len(utterances)) if index not in done]
     with tqdm(
         total=len(utterances),
@@ -109,7 +112,10 @@ def synthesize(
             for index in todo:
                 said = utterances[index]
                 engine = engines[said.turn.speaker]
-                finish(index, _speak(said, engine, script_path, sample_rate, timing, measure))
+                room = headrooms.get(said.turn.speaker, MASTER_HEADROOM_DB)
+                finish(
+                    index, _speak(said, engine, script_path, (sample_rate, timing, measure, room))
+                )
         elif todo:
             _speak_in_workers(
                 utterances,
@@ -120,6 +126,7 @@ def synthesize(
                 script_path,
                 finish,
                 (sample_rate, timing, measure),
+                headrooms,
             )
     return [
         SpokenTurn(said, done[index].audio, keys[index], done[index].gain_db, done[index].sentences)
@@ -132,13 +139,19 @@ def _cached(
     engines: dict[str, Engine],
     cache: TurnCache | None,
     timing: Timing,
+    headrooms: dict[str, float],
 ) -> tuple[list[str], dict[int, Said]]:
     """Each turn's cache key (empty without a cache), and the turns the cache holds."""
     if cache is None:
         return [""] * len(utterances), {}
+
+    def levelling(speaker: str) -> str:  # a centred voice keeps the keys it always had
+        room = headrooms.get(speaker, MASTER_HEADROOM_DB)
+        return LEVEL_VERSION if room == MASTER_HEADROOM_DB else f"{LEVEL_VERSION} room {room:g}"
+
     keys = [
         TurnCache.key(
-            f"{engines[u.turn.speaker].fingerprint} {LEVEL_VERSION} {timing.key()}",
+            f"{engines[u.turn.speaker].fingerprint} {levelling(u.turn.speaker)} {timing.key()}",
             "\n".join(u.sentences),
         )
         for u in utterances
@@ -156,9 +169,11 @@ def _speak_in_workers(
     script_path: Path,
     finish: Callable[[int, Said], None],
     settings: tuple[int, Timing, bool],
+    headrooms: dict[str, float],
 ) -> None:
     """Speak the turns ``todo`` in worker processes (``plan_pools``), handing each to
-    ``finish`` as it is done; ``settings`` are the sample rate, timing and measuring."""
+    ``finish`` as it is done; ``settings`` are the sample rate, timing and measuring,
+    ``headrooms`` each host's limiter headroom (``level.headroom_db``)."""
     plans = plan_pools(utterances, todo, voices, max(1, workers))
     groups = [
         workers_.Group(start_worker, ({s: voices[s] for s in speakers},), count, LOAD_TIMEOUT_S)
@@ -170,7 +185,12 @@ def _speak_in_workers(
             i,
             group,
             speak_in_worker,
-            (utterances[i].turn.speaker, utterances[i].sentences, *settings),
+            (
+                utterances[i].turn.speaker,
+                utterances[i].sentences,
+                *settings,
+                headrooms.get(utterances[i].turn.speaker, MASTER_HEADROOM_DB),
+            ),
             voices[utterances[i].turn.speaker].timeout,
         )
         for group, (_, _, indices) in enumerate(plans)
@@ -221,11 +241,13 @@ def speak_in_worker(
     rate: int,
     timing: Timing,
     measure: bool = True,
+    headroom: float = MASTER_HEADROOM_DB,
     *,
     progress: Callable[[], None] | None = None,
 ) -> Said:
     """In a worker: ``sentences`` spoken by ``speaker``'s engine (see ``spoken``)."""
-    return spoken(_worker_engines[speaker], sentences, rate, timing, measure, progress)
+    engine = _worker_engines[speaker]
+    return spoken(engine, sentences, rate, timing, measure, progress, headroom)
 
 
 def spoken(
@@ -235,11 +257,14 @@ def spoken(
     timing: Timing,
     measure: bool = True,
     progress: Callable[[], None] | None = None,
+    headroom: float = MASTER_HEADROOM_DB,
 ) -> Said:
-    """A turn's ``sentences`` spoken (see ``joined``), with the gain that levels it (None
-    if too short to measure, or not asked to)."""
+    """A turn's ``sentences`` spoken (see ``joined``), with the gain that levels it for a
+    master limiter ``headroom`` dB over the speech level (None if too short to measure,
+    or not asked to)."""
     audio, spans = joined(engine, sentences, rate, timing, progress)
-    gain = level_gain(audio.samples, rate) if measure and len(audio.samples) else None
+    measured = measure and len(audio.samples)
+    gain = level_gain(audio.samples, rate, headroom) if measured else None
     return Said(audio, gain, spans)
 
 
@@ -299,12 +324,11 @@ def _speak(
     utterance: Utterance,
     engine: Engine,
     script_path: Path,
-    rate: int,
-    timing: Timing,
-    measure: bool = True,
+    settings: tuple[int, Timing, bool, float],
 ) -> Said:
+    rate, timing, measure, headroom = settings
     try:
-        said = spoken(engine, utterance.sentences, rate, timing, measure)
+        said = spoken(engine, utterance.sentences, rate, timing, measure, None, headroom)
     except EngineFailure as exc:
         raise _failure(utterance, engine.name, script_path, exc) from exc
     return _checked(said, utterance, engine.name, script_path)

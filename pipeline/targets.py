@@ -44,6 +44,11 @@ class Remote(Protocol):
         """Remove temporary files that an interrupted upload left in ``folder``."""
         ...
 
+    def allow_cors(self) -> None:
+        """Let web players on other sites fetch the files, where the target itself sends
+        the headers (a folder or an SFTP server leaves that to its web server)."""
+        ...
+
 
 @dataclass
 class LocalRemote:
@@ -65,6 +70,9 @@ class LocalRemote:
 
     def sweep(self, folder: str) -> None:
         sweep(self.root / folder)  # by process id: only what dead publishes left
+
+    def allow_cors(self) -> None:
+        """Nothing to do: the web server sends CORS (``make serve``'s nginx does)."""
 
 
 @dataclass
@@ -116,6 +124,9 @@ class SftpRemote:
             with contextlib.suppress(OSError):
                 self.sftp.remove(tmp)
             raise
+
+    def allow_cors(self) -> None:
+        """Nothing to do: the server's web server sends CORS."""
 
     def sweep(self, folder: str) -> None:
         # Another machine's process ids mean nothing here: an upload in progress keeps its
@@ -208,6 +219,18 @@ class S3Remote:
 
     def sweep(self, folder: str) -> None:
         """Nothing to do: S3 writes an object whole, with no temporary."""
+
+    def allow_cors(self) -> None:
+        """GET and HEAD from any origin (the bucket's CORS rules), for web players."""
+        rule = {
+            "AllowedOrigins": ["*"],
+            "AllowedMethods": ["GET", "HEAD"],
+            "AllowedHeaders": ["*"],
+            "ExposeHeaders": ["Content-Length", "Content-Range"],
+            "MaxAgeSeconds": 86400,
+        }
+        with self._errors("set CORS rules on", ""):
+            self.client.put_bucket_cors(Bucket=self.bucket, CORSConfiguration={"CORSRules": [rule]})
 
 
 @contextlib.contextmanager

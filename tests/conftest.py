@@ -40,11 +40,13 @@ def ffprobe(path: Path) -> dict:
     return json.loads(result.stdout)
 
 
-def decode(path: Path, rate: int = 44_100) -> np.ndarray:
-    """A media file decoded by ffmpeg to mono float32 at ``rate``."""
-    args = ["ffmpeg", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1"]
+def decode(path: Path, rate: int = 44_100, channels: int = 1) -> np.ndarray:
+    """A media file decoded by ffmpeg to float32 at ``rate``: mono (a downmix), shape (n,),
+    or ``channels`` channels, shape (n, channels)."""
+    args = ["ffmpeg", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", str(channels)]
     raw = subprocess.run([*args, "-ar", str(rate), "-"], capture_output=True, check=True).stdout
-    return np.frombuffer(raw, dtype="<f4")
+    samples = np.frombuffer(raw, dtype="<f4")
+    return samples if channels == 1 else samples.reshape(-1, channels)
 
 
 def rms_db(samples: np.ndarray) -> float:

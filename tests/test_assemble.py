@@ -8,11 +8,12 @@ import numpy as np
 import pedalboard
 import pyloudnorm
 import pytest
+from conftest import rms_db
 
 from pipeline.assemble import Timing, assemble
-from pipeline.audio import Audio
+from pipeline.audio import Audio, pan
 from pipeline.delivery import FRAME, SPEECH_LUFS
-from pipeline.level import MASTER_HEADROOM_DB, leveled
+from pipeline.level import MASTER_HEADROOM_DB, headroom_db, level_gain, leveled
 from pipeline.master import Spec
 from pipeline.script import parse_script
 from pipeline.speech import utterances
@@ -110,7 +111,9 @@ def test_turn_audio_is_levelled_and_copied_sample_exact(write_script) -> None:
     _, mix = build(write_script, "## A\nALEX: one\nMAYA: and a second turn\n", [0.5, 0.5])
     for placement in mix.placements:
         region = mix.audio.samples[placement.start : placement.end]
-        assert np.array_equal(region, leveled(tone(0.5).samples, placement.gain_db, RATE))
+        turn = leveled(tone(0.5).samples, placement.gain_db, RATE)
+        assert np.array_equal(region, pan(turn, 0.0))  # centred: each channel at -3 dB
+        assert np.allclose(region[:, 0], turn * np.float32(np.sqrt(0.5)), atol=1e-7)
     gap = mix.audio.samples[mix.placements[0].end : mix.placements[1].start]
     assert len(gap) == round(0.25 * RATE) and not gap.any()
 
@@ -120,7 +123,7 @@ def test_turns_are_levelled_to_the_speech_level(write_script) -> None:
     body = "## A\nALEX: a\nMAYA: b\nALEX: c\nMAYA: d\nALEX: short\n"
     _, mix = build(write_script, body, [2, 2, 2, 2, 0.2], [0.02, 0.2, 0.02, 0.2, 0.02])
     meter = pyloudnorm.Meter(RATE)
-    samples = mix.audio.samples.astype(np.float64)
+    samples = mix.audio.samples.astype(np.float64)  # stereo: BS.1770 sums the channels
     level = [meter.integrated_loudness(samples[p.start : p.end]) for p in mix.placements[:4]]
     assert level == pytest.approx([SPEECH_LUFS] * 4, abs=0.1)
     # The turn too short to measure gets its host's gain: ALEX's others'.
@@ -137,8 +140,8 @@ def test_peaky_speech_is_levelled_for_the_master_limiter_and_only_gained(write_s
     (said,) = utterances(script)
     mix = assemble(script, [SpokenTurn(said, Audio(clicky, RATE))], TIMING)
     (placement,) = mix.placements
-    region = mix.audio.samples[placement.start : placement.end]
-    assert np.allclose(region, clicky * 10 ** (placement.gain_db / 20), rtol=1e-5, atol=1e-7)
+    region = mix.audio.samples[placement.start : placement.end, 0] * np.float32(np.sqrt(2))
+    assert np.allclose(region, clicky * 10 ** (placement.gain_db / 20), rtol=1e-5, atol=1e-6)
     meter = pyloudnorm.Meter(RATE)
     plain_gain = SPEECH_LUFS - meter.integrated_loudness(clicky.astype(np.float64))
     assert placement.gain_db > plain_gain + 0.1  # more, for what the limiter will take
@@ -151,7 +154,33 @@ def test_peaky_speech_is_levelled_for_the_master_limiter_and_only_gained(write_s
 
 def test_the_limiter_model_matches_the_master() -> None:
     spec = Spec()
-    assert spec.limit_db - spec.loudness_lufs == MASTER_HEADROOM_DB
+    centre_db = -20 * np.log10(np.sqrt(0.5))  # what a centred voice loses in each channel
+    assert spec.limit_db - spec.loudness_lufs + centre_db == pytest.approx(
+        MASTER_HEADROOM_DB, abs=0.05
+    )
+
+
+def test_hosts_are_panned_at_constant_loudness(write_script) -> None:
+    """A host's ``pan`` places the voice in the stereo mix; the constant-power law keeps
+    its loudness (BS.1770 over both channels) wherever it sits."""
+    body = "## A\nALEX: a\nMAYA: b\n"
+    path = write_script(body)
+    text = path.read_text().replace("joe.yaml\n", "joe.yaml\n    pan: -0.6\n")
+    path.write_text(text.replace("slt.yaml\n", "slt.yaml\n    pan: 1\n"))
+    script = parse_script(path)
+    assert [h.pan for h in script.meta.hosts.values()] == [-0.6, 1.0]
+    spoken = [SpokenTurn(u, tone(2.0)) for u in utterances(script)]
+    mix = assemble(script, spoken, TIMING)
+    alex, maya = (mix.audio.samples[p.start : p.end] for p in mix.placements)
+    assert rms_db(alex[:, 0]) - rms_db(alex[:, 1]) == pytest.approx(
+        20 * np.log10(np.cos(0.1 * np.pi) / np.sin(0.1 * np.pi)), abs=0.01
+    )
+    assert np.abs(maya[:, 0]).max() < 1e-12  # hard right
+    meter = pyloudnorm.Meter(RATE)
+    for region in (alex, maya):
+        assert meter.integrated_loudness(region.astype(np.float64)) == pytest.approx(
+            SPEECH_LUFS, abs=0.1
+        )
 
 
 def test_audio_trim_keeps_a_margin() -> None:
@@ -173,3 +202,16 @@ def test_resample_is_proper() -> None:
     peak_hz = np.argmax(spectrum) * RATE / (RATE - 2000)
     assert peak_hz == pytest.approx(1000, abs=2)
     assert float(np.abs(out.samples[1000:-1000]).max()) == pytest.approx(0.5, abs=0.01)
+
+
+def test_a_panned_voice_is_levelled_for_the_limiter_it_meets() -> None:
+    """Off centre, a voice is louder in one channel, so the master limiter starts lower
+    over it: by 3 dB at either side, not at all in the centre."""
+    assert headroom_db(0.0) == MASTER_HEADROOM_DB
+    assert (
+        headroom_db(-1.0) == headroom_db(1.0) == pytest.approx(MASTER_HEADROOM_DB - 3.01, abs=0.01)
+    )
+    assert headroom_db(0.2) == headroom_db(-0.2) < MASTER_HEADROOM_DB
+    clicky = tone(3.0, 0.03).samples.copy()
+    clicky[:: RATE // 2] = 0.9
+    assert level_gain(clicky, RATE, headroom_db(1.0)) > level_gain(clicky, RATE) + 0.05

@@ -39,7 +39,10 @@ def test_make_music_writes_every_piece(composed) -> None:
     assert 12 < library.pieces["intro"].audio.duration < 25
     assert 2 < library.pieces["sting"].audio.duration < 6
     info = soundfile.info(out / "intro.ogg")
-    assert (info.format, info.subtype, info.channels) == ("OGG", "VORBIS", 1)
+    assert (info.format, info.subtype, info.channels) == ("OGG", "VORBIS", 2)
+    # Stereo, not two copies of one channel: the pad sits left, the arpeggio right.
+    intro = library.pieces["intro"].audio.samples
+    assert intro.shape[1] == 2 and np.corrcoef(intro[:, 0], intro[:, 1])[0, 1] < 0.9
 
 
 def test_committed_music_matches_the_composition(composed) -> None:

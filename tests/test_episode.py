@@ -48,9 +48,7 @@ def test_episode_has_every_turn_and_chapter_in_order(episode) -> None:
 
 def test_episode_meets_the_delivery_spec(episode) -> None:
     measured = measure(episode["mp3"])
-    assert measured.loudness_lufs == pytest.approx(
-        -19.0, abs=0.5
-    )  # mono: plays at -16 on two speakers
+    assert measured.loudness_lufs == pytest.approx(-16.0, abs=0.5)  # stereo
     assert measured.true_peak_db <= -1.0
     audio, _ = soundfile.read(episode["mp3"], dtype="float64")
     meter = pyloudnorm.Meter(44_100)

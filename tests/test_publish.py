@@ -15,14 +15,19 @@ import uuid
 from pathlib import Path
 
 import feedparser
+import lxml.html
+import numpy as np
 import podcastparser
 import pytest
 from conftest import FIXTURES, REPO
 from lxml import etree
+from PIL import Image
 from servers import free_port, s3rver, sshd
 
+from pipeline.catalogue import EpisodeEntry
 from pipeline.cli import main
 from pipeline.errors import PipelineError
+from pipeline.feed import episodes_from_feed, podcast_guid
 from pipeline.publish import publish
 from pipeline.render import render
 from pipeline.serve import serving
@@ -33,6 +38,10 @@ from pipeline.targets import LocalRemote
 pytestmark = pytest.mark.slow
 
 TRICKY = 'Bits & <Bytes>: "quoted", café — naïve €5'
+LONG_URL = (  # the fixture fact sheet's public source
+    "https://example.org/a/very/long/path/that/would/push/a/phone/page/sideways/unless/it/"
+    "wraps?query=and&more=parameters"
+)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +53,9 @@ def render_cache(tmp_path_factory) -> Path:
     return cache
 
 
-def make_show(folder: Path, base_url: str = "https://podcast.example.org/test") -> Show:
+def make_show(
+    folder: Path, base_url: str = "https://podcast.example.org/test", extra: str = ""
+) -> Show:
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "podcast.yaml"
     config.write_text(
@@ -52,7 +63,7 @@ def make_show(folder: Path, base_url: str = "https://podcast.example.org/test") 
         f"base_url: {base_url}\nlanguage: en-us\nauthor: Test Author\n"
         "owner: {name: Owner, email: owner@example.org}\ncategory: Technology\n"
         f"explicit: false\ntype: episodic\ncover: {REPO / 'assets' / 'cover.jpg'}\n"
-        f"site: {folder / 'site'}\ntarget: {{kind: local, path: {folder / 'published'}}}\n",
+        f"site: {folder / 'site'}\ntarget: {{kind: local, path: {folder / 'published'}}}\n" + extra,
         encoding="utf-8",
     )
     return Show.load(config)
@@ -121,11 +132,27 @@ def test_feed_is_read_by_podcastparser_and_feedparser(episode, tmp_path) -> None
     assert episode["transcript_url"].startswith(f"{show.base_url}/episodes/7/transcript.")
     assert episode["guid"].startswith("urn:uuid:")
 
+    # The show notes: HTML in content:encoded, with the disclosure and the chapter times.
+    notes = episode["description_html"]
+    assert "AI disclosure: Alex Example and Maya Example are synthetic voices" in notes
+    assert "The script was written by the test suite." in notes
+    assert "0:00 First things" in notes
+    assert parsed["import_prohibited"] is True  # podcast:locked, under the old address
+
     parsed = feedparser.parse(feed)
     assert not parsed.bozo, parsed.get("bozo_exception")
+    assert parsed.feed.podcast_guid == str(
+        uuid.uuid5(
+            uuid.UUID("ead4c236-bf58-58c6-a2c6-a6b28d128cb6"), "podcast.example.org/test/feed.xml"
+        )
+    )
+    assert parsed.feed.podcast_medium == "podcast"
+    assert parsed.feed.podcast_locked == {"owner": "owner@example.org"}
     entry = parsed.entries[0]
     assert entry.title == TRICKY
-    assert html.unescape(entry.summary) == "Notes: " + TRICKY
+    assert entry.content[0]["type"] == "text/html"
+    assert entry.content[0]["value"].startswith("<p>Notes: " + html.escape(TRICKY, quote=False))
+    assert entry.itunes_season == "2"
     assert entry.enclosures[0]["length"] == str(mp3_bytes)
     assert entry.itunes_duration == f"0:00:{round(timeline['duration']):02d}"
     assert entry.podcast_chapters["url"].endswith("/episodes/7/chapters.json")
@@ -135,6 +162,72 @@ def test_feed_is_read_by_podcastparser_and_feedparser(episode, tmp_path) -> None
     assert parsed.feed.tags[0]["term"] == "Technology"
     assert parsed.feed.author_detail["email"] == "owner@example.org"
     assert report.episodes == 1
+
+
+P20 = "{https://podcastindex.org/namespace/1.0}"
+ITUNES = "{http://www.itunes.com/dtds/podcast-1.0.dtd}"
+
+
+def test_the_feed_meets_the_release_standards(episode, tmp_path) -> None:
+    """Podcasting 2.0 identity, both renditions, season, artwork and the soundbite; no
+    synthetic voice presented as a person; enclosures through the analytics prefix."""
+    show = make_show(tmp_path, extra="analytics_prefix: https://op3.dev/e/\nlicense: CC-BY-4.0\n")
+    script, mp3 = episode(7, "Seven")
+    publish(show, script, mp3)
+    published = tmp_path / "published"
+    root = etree.fromstring((published / "feed.xml").read_bytes())
+    channel = root.find("channel")
+    # The namespace's own example: podnews.net/rss is 9b024349-ccf0-5f69-a609-6b82873eab3c.
+    assert podcast_guid("https://podnews.net/rss") == "9b024349-ccf0-5f69-a609-6b82873eab3c"
+    assert channel.findtext(f"{P20}guid") == podcast_guid(show.feed_url)
+    assert channel.findtext(f"{P20}medium") == "podcast"
+    assert channel.findtext(f"{P20}license") == "CC-BY-4.0"
+    locked = channel.find(f"{P20}locked")
+    assert (locked.text, locked.get("owner")) == ("yes", "owner@example.org")
+    assert root.find(f".//{P20}person") is None  # synthetic voices are not people
+    item = channel.find("item")
+    base = "podcast.example.org/test/"
+    enclosure = item.find("enclosure")
+    assert enclosure.get("url") == f"https://op3.dev/e/{base}episodes/7/test-show-007.mp3"
+    alternates = item.findall(f"{P20}alternateEnclosure")
+    assert [a.get("type") for a in alternates] == ["audio/mpeg", "audio/ogg"]
+    assert [a.get("default") for a in alternates] == ["true", None]
+    opus = mp3.with_suffix(".opus")
+    for alternate, local in zip(alternates, (mp3, opus), strict=True):
+        assert int(alternate.get("length")) == local.stat().st_size
+        uri = alternate.find(f"{P20}source").get("uri")
+        assert uri.startswith(f"https://op3.dev/e/{base}")
+        assert (published / uri.removeprefix(f"https://op3.dev/e/{base}")).read_bytes() == (
+            local.read_bytes()
+        )
+    assert alternates[0].get("bitrate") == "128000" and alternates[1].get("codecs") == "opus"
+    assert item.findtext(f"{ITUNES}season") == "2"
+    artwork = item.find(f"{ITUNES}image").get("href")
+    assert (published / artwork.removeprefix(show.base_url + "/")).read_bytes() == (
+        REPO / "assets" / "cover.jpg"
+    ).read_bytes()
+    (bite,) = item.findall(f"{P20}soundbite")
+    timeline = json.loads(mp3.with_suffix(".timeline.json").read_text(encoding="utf-8"))
+    maya = next(t for t in timeline["turns"] if t["text"].startswith("Here is the second"))
+    assert float(bite.get("startTime")) == pytest.approx(maya["start"], abs=0.001)
+    assert float(bite.get("duration")) == pytest.approx(maya["end"] - maya["start"], abs=0.001)
+    assert bite.text == "Second thoughts"
+    # The notes are HTML whose text is the description as written, then the disclosure.
+    notes = lxml.html.fragments_fromstring(item.findtext("description"))
+    assert notes[0].text_content() == "Notes: " + TRICKY
+    assert notes[1].text_content().startswith("AI disclosure: Alex Example and Maya Example")
+    # Every public source as a link; one known only by a local path is never published.
+    links = [a.get("href") for fragment in notes for a in fragment.iter("a")]
+    assert links == [LONG_URL]
+    assert "brief" not in item.findtext("description")
+    assert "brief" not in mp3.with_suffix(".shownotes.md").read_text(encoding="utf-8")
+    # A feed whose catalogue is lost reads back to the same entries, prefix and all.
+    (entry,) = [
+        EpisodeEntry.from_json(e) for e in json.loads((published / "episodes.json").read_text())
+    ]
+    (back,) = episodes_from_feed((published / "feed.xml").read_bytes(), show)
+    assert back.renditions == entry.renditions and back.artwork == entry.artwork
+    assert back.soundbites[0].start == entry.soundbites[0].start
 
 
 def test_every_feed_url_is_a_published_file(episode, tmp_path) -> None:
@@ -270,6 +363,12 @@ def test_publish_to_a_real_s3_server(episode, tmp_path, monkeypatch) -> None:
         assert mp3["CacheControl"] == "public, max-age=86400"
         feed = client.head_object(Bucket="podcast", Key="show/feed.xml")
         assert feed["ContentType"].startswith("application/rss+xml")
+        chapters = client.head_object(Bucket="podcast", Key="show/episodes/7/chapters.json")
+        assert chapters["ContentType"] == "application/json+chapters"
+        opus = client.head_object(Bucket="podcast", Key="show/episodes/7/test-show-007.opus")
+        assert opus["ContentType"] == "audio/ogg"
+        (rule,) = client.get_bucket_cors(Bucket="podcast")["CORSRules"]
+        assert rule["AllowedOrigins"] == ["*"] and set(rule["AllowedMethods"]) == {"GET", "HEAD"}
         assert publish(show, *episode(7, "Over S3"), target).uploaded == []
 
 
@@ -297,6 +396,16 @@ def test_served_site_feed_range_requests_and_the_episode_page(episode, tmp_path)
         with urllib.request.urlopen(url + "feed.xml") as response:
             parsed = podcastparser.parse(url + "feed.xml", response)
         enclosure = parsed["episodes"][0]["enclosures"][0]
+        # Web players elsewhere may fetch the media and chapters (CORS), each as its type.
+        sent = {
+            "episodes/7/test-show-007.mp3": "audio/mpeg",
+            "episodes/7/test-show-007.opus": "audio/ogg",
+            "episodes/7/chapters.json": "application/json+chapters",
+        }
+        for path, kind in sent.items():
+            with urllib.request.urlopen(url + path) as response:
+                assert response.headers["Content-Type"].split(";")[0] == kind, path
+                assert response.headers["Access-Control-Allow-Origin"] == "*", path
         request = urllib.request.Request(enclosure["url"], headers={"Range": "bytes=100-1123"})
         with urllib.request.urlopen(request) as response:
             assert response.status == 206
@@ -314,22 +423,65 @@ def test_served_site_feed_range_requests_and_the_episode_page(episode, tmp_path)
                     "--no-first-run",
                 ],
             )
-            page = browser.new_page()
+            page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
             page.goto(url + "episodes/7/index.html")
             page.wait_for_function("document.getElementById('player').readyState >= 1")
+            # The Opus rendition is what Chromium plays, and it plays the whole episode.
+            assert page.evaluate("document.getElementById('player').currentSrc").endswith(
+                "/episodes/7/test-show-007.opus"
+            )
             duration = page.evaluate("document.getElementById('player').duration")
             assert duration == pytest.approx(timeline["duration"], abs=0.2)
             chapter = timeline["chapters"][1]
-            page.get_by_role("button", name=chapter["title"]).click()
+            # A screen reader hears what the button does, not "0:13Second thoughts".
+            name = f"Play from 13 seconds: {chapter['title']}"
+            page.get_by_role("button", name=name, exact=True).click()
             page.wait_for_function(
-                f"Math.abs(document.getElementById('player').currentTime - {chapter['start']})"
-                " < 0.5"
+                f"document.getElementById('player').currentTime > {chapter['start'] + 0.5}"
             )
             cues = page.locator(".cue").count()
             assert cues == len(
                 json.loads(mp3.with_suffix(".transcript.json").read_text())["segments"]
             )
+            # 390 px wide with no sideways scroll, though a source's URL is long.
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            assert page.locator(f'a[href="{LONG_URL}"]').count() == 1
+            # Every piece of text meets WCAG AA contrast (4.5:1) on the page background.
+            pairs = page.evaluate(
+                """[...document.querySelectorAll('body *')]
+                   .filter(e => [...e.childNodes].some(
+                       n => n.nodeType === 3 && n.textContent.trim()))
+                   .map(e => {
+                     let b = e;  // the nearest background that is painted
+                     while (b && getComputedStyle(b).backgroundColor === 'rgba(0, 0, 0, 0)')
+                       b = b.parentElement;
+                     return [getComputedStyle(e).color,
+                             getComputedStyle(b || document.body).backgroundColor,
+                             e.tagName + '.' + e.className];
+                   })"""
+            )
+            ratios = {what: contrast(colour, back) for colour, back, what in pairs}
+            assert min(ratios.values()) >= 4.5, ratios
+            # A favicon and an Open Graph card whose picture is served.
+            icon = page.evaluate("document.querySelector('link[rel=icon]').href")
+            card = page.evaluate("document.querySelector('meta[property=\"og:image\"]').content")
+            for address, kind in ((icon, "image/png"), (card, "image/jpeg")):
+                with urllib.request.urlopen(address) as response:
+                    assert response.headers["Content-Type"] == kind
+            page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
             browser.close()
+
+
+def contrast(foreground: str, background: str) -> float:
+    """WCAG contrast ratio of two CSS ``rgb(...)`` colours."""
+
+    def luminance(colour: str) -> float:
+        channels = [int(c) / 255 for c in re.findall(r"\d+", colour)[:3]]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    light, dark = sorted((luminance(foreground), luminance(background)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
 
 
 def test_descriptions_and_summaries_reach_apps_as_text_not_markup(episode, tmp_path) -> None:
@@ -342,12 +494,18 @@ def test_descriptions_and_summaries_reach_apps_as_text_not_markup(episode, tmp_p
     escaped = {
         "channel/description": channel,
         f"channel/{itunes}summary": channel,
-        "channel/item/description": item,
         f"channel/item/{itunes}summary": item,
     }
     for where, text in escaped.items():
         # HTML-escaped once (quotes need none in text), then XML-escaped by lxml.
         assert root.findtext(where) == html.escape(text, quote=False), where
+    # The item's description and content:encoded are the show notes, HTML written with
+    # autoescaping: rendered, their first paragraph is the description as written.
+    content = "{http://purl.org/rss/1.0/modules/content/}encoded"
+    for where in ("channel/item/description", f"channel/item/{content}"):
+        (first, *_) = lxml.html.fragments_fromstring(root.findtext(where))
+        assert first.tag == "p" and first.text_content() == item, where
+        assert "<Bytes>" not in root.findtext(where)
     assert root.findtext("channel/item/title") == TRICKY  # a title is plain text to apps
 
 
@@ -481,3 +639,71 @@ def test_target_settings_are_checked_typed_and_overridable(tmp_path) -> None:
     for target in (show.target, sftp, s3):  # what `--target` starts from is the same target
         assert parse_target(None, target_settings(target)) == target
     assert parse_target(None, target_settings(sftp) | {"port": 22}).port == 22
+
+
+def test_promo_makes_a_captioned_square_audiogram_that_the_page_links(episode, tmp_path) -> None:
+    script, mp3 = episode(7, "Seven")
+    assert main(["promo", str(script), "-i", str(mp3)]) == 0
+    video = mp3.with_name("ep7-audiogram.mp4")
+    probe = json.loads(
+        subprocess.run(
+            ["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(video)],
+            capture_output=True,
+            check=True,
+        ).stdout
+    )
+    streams = {s["codec_type"]: s for s in probe["streams"]}
+    assert streams["video"]["codec_name"] == "h264" and streams["audio"]["codec_name"] == "aac"
+    assert (streams["video"]["width"], streams["video"]["height"]) == (1080, 1080)
+    timeline = json.loads(mp3.with_suffix(".timeline.json").read_text(encoding="utf-8"))
+    maya = next(t for t in timeline["turns"] if t["text"].startswith("Here is the second"))
+    assert float(probe["format"]["duration"]) == pytest.approx(maya["end"] - maya["start"], abs=0.1)
+    # One frame against the artwork: the disclosure at the top, then the artwork, the
+    # waveform across the middle and the burnt-in caption in the lower third.
+    grab = ["ffmpeg", "-v", "error", "-ss", "1.0", "-i", str(video), "-frames:v", "1"]
+    raw = subprocess.run(
+        [*grab, "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    frame = np.frombuffer(raw, dtype=np.uint8).reshape(1080, 1080, 3).astype(float)
+    art = Image.open(REPO / "assets" / "cover.jpg").convert("RGB").resize((1080, 1080))
+    art = np.asarray(art, dtype=float)
+
+    def differs(rows: slice) -> float:
+        return float(np.abs(frame[rows] - art[rows]).mean())
+
+    assert differs(slice(40, 80)) > 12  # "Alex Example and Maya Example are synthetic..."
+    assert differs(slice(120, 400)) < 6
+    assert differs(slice(480, 640)) > 6  # the waveform
+    assert differs(slice(700, 830)) > 12  # the caption box
+    # Published, the page links the clip and the clip goes with it.
+    show = make_show(tmp_path)
+    publish(show, script, mp3)
+    page = (show.site / "episodes/7/index.html").read_text(encoding="utf-8")
+    assert 'href="../../episodes/7/clip.mp4"' in page
+    assert (tmp_path / "published/episodes/7/clip.mp4").read_bytes() == video.read_bytes()
+
+
+def test_publish_warns_before_delivering_what_apple_would_reject(episode, tmp_path) -> None:
+    show = make_show(tmp_path, base_url="http://podcast.example.org/test")
+    feed = tmp_path / "published" / "feed.xml"
+    heard: list[tuple[str, bool]] = []
+    publish(show, *episode(7, "Seven"), warn=lambda m: heard.append((m, feed.exists())))
+    messages = [message for message, _ in heard]
+    assert any("placeholder domain" in m for m in messages)
+    assert any("is not https" in m for m in messages)
+    assert any("owner email owner@example.org is a placeholder" in m for m in messages)
+    assert not any(delivered for _, delivered in heard)  # before anything was delivered
+    # A real domain, https and a real owner: nothing to say. No owner at all: said.
+    text = show.path.read_text(encoding="utf-8")
+    text = text.replace(
+        "http://podcast.example.org/test", "https://podcasts.life-is-artificial.net"
+    )
+    show.path.write_text(text.replace("owner@example.org", "owner@life-is-artificial.net"))
+    assert Show.load(show.path).warnings() == []
+    lines = show.path.read_text(encoding="utf-8").splitlines()
+    show.path.write_text("\n".join(line for line in lines if not line.startswith("owner:")))
+    assert Show.load(show.path).warnings() == [
+        "no owner name and email: Apple Podcasts needs them to verify the show"
+    ]

@@ -102,6 +102,7 @@ def test_dnsmos_hears_damage_and_ignores_level(rendered) -> None:
 
     _, mp3, timeline = rendered
     audio, rate = soundfile.read(mp3, dtype="float32")
+    audio = audio.mean(axis=1)  # the stereo episode, as one channel (DNSMOS takes one)
     turn = timeline.turns[0]
     clip = audio[round(turn.start * rate) : round(turn.end * rate)]
     clean = dnsmos(clip, rate)

@@ -20,6 +20,7 @@ import webvtt
 from conftest import FIXTURES, REPO, decode, ffprobe, rms_db
 
 from pipeline.assemble import Levels, Timing, assemble
+from pipeline.audio import pan
 from pipeline.cli import main
 from pipeline.delivery import FRAME
 from pipeline.level import leveled
@@ -34,7 +35,7 @@ TIMING = Timing()
 LIBRARY = MusicLibrary.load(REPO / "assets" / "music" / "music.yaml")
 LEAD = {name: piece.lead for name, piece in LIBRARY.pieces.items()}
 EXPECTED_SPEAKERS = ["ALEX", "MAYA", "ALEX", "MAYA", "ALEX"]
-EXPECTED_LINES = [22, 23, 27, 33, 38]
+EXPECTED_LINES = [28, 29, 33, 40, 46]
 SCRIPT = FIXTURES / "two_hosts.md"
 
 
@@ -63,10 +64,26 @@ def test_mp3_format(rendered) -> None:
     audio = [s for s in probe["streams"] if s["codec_type"] == "audio"]
     (stream,) = audio
     assert stream["codec_name"] == "mp3"
-    assert int(stream["sample_rate"]) == RATE and stream["channels"] == 1
-    assert abs(int(stream["bit_rate"]) - 96_000) < 1_000
+    assert int(stream["sample_rate"]) == RATE and stream["channels"] == 2
+    assert stream["channel_layout"] == "stereo"
+    assert abs(int(stream["bit_rate"]) - 128_000) < 1_000
     info = mutagen.mp3.MP3(rendered["mp3"]).info
     assert info.bitrate_mode == mutagen.mp3.BitrateMode.CBR  # the Info header says CBR
+
+
+def test_the_opus_rendition_meets_the_same_spec(rendered) -> None:
+    """Ogg Opus, 48 kHz stereo, as long as the MP3, and as loud, its peaks under the
+    ceiling: measured by ffmpeg's meter on the file."""
+    opus = rendered["mp3"].with_suffix(".opus")
+    (stream,) = ffprobe(opus)["streams"]
+    assert (stream["codec_name"], stream["channels"], stream["sample_rate"]) == ("opus", 2, "48000")
+    assert float(ffprobe(opus)["format"]["duration"]) == pytest.approx(
+        rendered["timeline"]["duration"], abs=0.03
+    )
+    measured = measure(opus)
+    assert measured.loudness_lufs == pytest.approx(-16.0, abs=0.5)
+    assert measured.true_peak_db <= -1.0
+    assert measured.loudness_lufs == pytest.approx(measure(rendered["mp3"]).loudness_lufs, abs=0.3)
 
 
 def test_mp3_decodes_cleanly(rendered) -> None:
@@ -91,14 +108,21 @@ def test_durations_agree_across_tools(rendered) -> None:
 
 
 def test_loudness_and_true_peak_of_the_mp3(rendered) -> None:
-    measured = measure(rendered["mp3"])  # ffmpeg's EBU R128 meter on the delivered file
-    assert measured.loudness_lufs == pytest.approx(
-        -19.0, abs=0.5
-    )  # mono: plays at -16 on two speakers
+    measured = measure(rendered["mp3"])  # ffmpeg's EBU R128 meter on the stereo file
+    assert measured.loudness_lufs == pytest.approx(-16.0, abs=0.5)
     assert measured.true_peak_db <= -1.0
-    # And pyloudnorm, on the decoded MP3, agrees on the loudness.
-    loudness = pyloudnorm.Meter(RATE).integrated_loudness(rendered["audio"].astype(np.float64))
-    assert loudness == pytest.approx(-19.0, abs=0.5)  # mono: plays at -16 on two speakers
+    # And pyloudnorm, on both channels of the decoded MP3, agrees on the loudness.
+    stereo = decode(rendered["mp3"], channels=2).astype(np.float64)
+    assert pyloudnorm.Meter(RATE).integrated_loudness(stereo) == pytest.approx(-16.0, abs=0.5)
+    # The loudness range the render reports is the one ffmpeg's meter gives the file.
+    summary = subprocess.run(
+        ["ffmpeg", "-nostats", "-i", str(rendered["mp3"]), "-af", "ebur128", "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+    ).stderr.rsplit("Summary:", 1)[-1]
+    lra = float(re.search(r"LRA:\s+([\d.]+) LU", summary).group(1))
+    manifest = json.loads(rendered["mp3"].with_suffix(".manifest.json").read_text())
+    assert manifest["loudness"]["range_lu"] == pytest.approx(lra, abs=0.5)
 
 
 def test_turns_are_placed_by_the_plan(rendered) -> None:
@@ -185,7 +209,7 @@ def test_the_two_hosts_sound_different(rendered) -> None:
 
 def test_hosts_are_matched_in_loudness(rendered) -> None:
     meter = pyloudnorm.Meter(RATE)
-    audio = rendered["audio"].astype(np.float64)
+    audio = decode(rendered["mp3"], channels=2).astype(np.float64)  # as two speakers play it
     loudness = {}
     for speaker in ("ALEX", "MAYA"):
         parts = [
@@ -212,8 +236,8 @@ def test_music_is_ducked_under_speech() -> None:
     mix = assemble(production.script, spoken, music=production.music)
     speech = np.zeros_like(mix.audio.samples)
     for placement, turn in zip(mix.placements, spoken, strict=True):
-        speech[placement.start : placement.end] += leveled(
-            turn.audio.samples, placement.gain_db, RATE
+        speech[placement.start : placement.end] += pan(
+            leveled(turn.audio.samples, placement.gain_db, RATE), placement.pan
         )
     music = mix.audio.samples - speech
     first = mix.placements[0]
@@ -265,7 +289,12 @@ def test_id3_tags(rendered) -> None:
     assert str(tags["TRCK"]) == "7"
     assert str(tags["TDRC"]) == "2026-01-02"
     (comment,) = tags.getall("COMM")
-    assert comment.text[0] == "Two hosts, two chapters, every kind of gap."
+    description, disclosure = comment.text[0].split("\n\n")
+    assert description == "Two hosts, two chapters, every kind of gap."
+    assert disclosure.startswith(
+        "AI disclosure: Alex Example and Maya Example are synthetic voices, made by "
+        "text-to-speech, not real people (Alex Example: Joe, male US English"
+    )
     (cover,) = tags.getall("APIC")
     assert cover.type == mutagen.id3.PictureType.COVER_FRONT
     assert cover.mime == "image/jpeg"

@@ -6,10 +6,10 @@ import datetime
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, FRONT_LINES, REPO, VOICES
+from conftest import FIXTURES, FRONT_LINES, FRONT_MATTER, REPO, VOICES
 
 from pipeline.errors import PipelineError
-from pipeline.script import MusicCue, Pause, Turn, parse_script
+from pipeline.script import MusicCue, Pause, SoundbiteMark, Turn, parse_script
 
 BODY = 1 + FRONT_LINES  # line number of the first body line
 
@@ -23,9 +23,12 @@ def test_front_matter_gives_episode_meta_and_hosts() -> None:
     alex = meta.hosts["ALEX"]
     assert alex.name == "Alex Example"
     assert alex.voice.resolve() == (VOICES / "joe.yaml").resolve()
-    assert alex.line == 12  # the `voice:` line, where voice errors point
+    assert alex.line == 16  # the `voice:` line, where voice errors point
+    assert (alex.pan, meta.hosts["MAYA"].pan) == (-0.2, 0.2)
     assert meta.date == datetime.date(2026, 1, 2)
-    assert meta.music is not None and meta.cover is not None
+    assert meta.season == 2
+    assert meta.disclosure == "The script was written by the test suite."
+    assert meta.music is not None and meta.cover is not None and meta.artwork is not None
     assert meta.music.resolve() == (REPO / "assets" / "music" / "music.yaml").resolve()
     assert meta.cover.resolve() == (REPO / "assets" / "cover.jpg").resolve()
 
@@ -33,30 +36,65 @@ def test_front_matter_gives_episode_meta_and_hosts() -> None:
 def test_fixture_structure_with_lines() -> None:
     script = parse_script(FIXTURES / "two_hosts.md")
     assert [(c.title, c.line) for c in script.chapters] == [
-        ("First things", 18),
-        ("Second thoughts", 29),
+        ("First things", 24),
+        ("Second thoughts", 35),
     ]
     first, second = script.chapters
     assert first.items == [
-        MusicCue("intro", 20),
-        Turn("ALEX", "Hello and welcome to the show.", 22),
-        Turn("MAYA", "Thanks. It is good to be here today.", 23),
-        Pause(1.2, 25),
-        Turn("ALEX", "Let us begin with the first question.", 27),
+        MusicCue("intro", 26),
+        Turn("ALEX", "Hello and welcome to the show.", 28),
+        Turn("MAYA", "Thanks. It is good to be here today.", 29),
+        Pause(1.2, 31),
+        Turn("ALEX", "Let us begin with the first question.", 33),
     ]
     assert second.items == [
-        MusicCue("sting", 31),
+        MusicCue("sting", 37),
+        SoundbiteMark(start=True, line=39),
         Turn(
             "MAYA",
             "Here is the second chapter, and a longer answer "
             "that runs over two lines of the script.",
-            33,
+            40,
         ),
-        Pause(0.8, 36),
-        Turn("ALEX", "That is all for now.", 38),
-        MusicCue("outro", 40),
+        SoundbiteMark(start=False, line=42),
+        Pause(0.8, 44),
+        Turn("ALEX", "That is all for now.", 46),
+        MusicCue("outro", 48),
     ]
-    assert [t.line for t in script.turns()] == [22, 23, 27, 33, 38]
+    assert [t.line for t in script.turns()] == [28, 29, 33, 40, 46]
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "message"),
+    [
+        (
+            "## A\n[soundbite]\nALEX: a\n[soundbite]\nALEX: b\n",
+            4,
+            f"inside the one opened at line {FRONT_LINES + 2}",
+        ),
+        ("## A\nALEX: a\n[soundbite end]\n", 3, "a [soundbite end] with no [soundbite] open"),
+        ("## A\n[soundbite]\n[soundbite end]\nALEX: a\n", 3, "a soundbite with no turn in it"),
+        ("## A\n[soundbite]\nALEX: a\n", 2, "this [soundbite] is never closed"),
+    ],
+)
+def test_soundbite_marks_must_pair_up(write_script, body, line, message) -> None:
+    with pytest.raises(PipelineError) as caught:
+        parse_script(write_script(body))
+    assert caught.value.line == FRONT_LINES + line and message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [("    pan: 2\n", "'pan' must be a number from -1"), ("season: 0\n", "'season' must be")],
+)
+def test_pan_and_season_are_checked(write_script, field, message) -> None:
+    text = (
+        FRONT_MATTER.replace("hosts:\n", field + "hosts:\n")
+        if "season" in field
+        else (FRONT_MATTER.replace("joe.yaml\n", "joe.yaml\n" + field))
+    )
+    with pytest.raises(PipelineError, match=message):
+        parse_script(write_script(raw=text + "## A\nALEX: a\n"))
 
 
 def test_multiline_turn_runs_to_blank_line(write_script) -> None:
@@ -175,7 +213,7 @@ def test_crlf_and_bom_are_accepted(tmp_path: Path) -> None:
     path = tmp_path / "windows.md"
     path.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8"))
     script = parse_script(path)
-    assert [t.line for t in script.turns()] == [22, 23, 27, 33, 38]
+    assert [t.line for t in script.turns()] == [28, 29, 33, 40, 46]
 
 
 def test_host_voice_paths_resolve_against_the_script_folder() -> None:
