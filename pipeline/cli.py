@@ -444,7 +444,7 @@ def _publish(args: argparse.Namespace) -> int:
         args.episode,
         target,
         args.remove,
-        warn=lambda message: print(f"warning: {show.path}: {message}", file=sys.stderr),
+        warn=lambda message: print(f"warning: {message}", file=sys.stderr),
     )
     print(
         f"published {report.episodes} episode(s) from {report.site}: "

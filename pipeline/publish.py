@@ -31,7 +31,7 @@ from pipeline.feed import episodes_from_feed, feed_xml
 from pipeline.files import copy_file, file_digest, sweep_tree, write_bytes, write_text
 from pipeline.opus import OPUS_TYPE
 from pipeline.outputs import Manifest, OutputSet
-from pipeline.promo import promo_for
+from pipeline.promo import audiogram_path, promo_for
 from pipeline.show import Show, Target, target_kind
 from pipeline.site import CSS, PLAYER_JS, episode_html, index_html, notes_html
 from pipeline.targets import Remote, open_target
@@ -119,11 +119,17 @@ def publish(
     }
     if built.artwork is not None:
         files[f"{folder}/artwork{Path(built.artwork.path).suffix}"] = _artwork(built)
+    say = warn or (lambda _: None)
     audiogram = promo_for(outputs, built)
     if audiogram is not None:
         files[f"{folder}/clip.mp4"] = audiogram
+    elif audiogram_path(outputs).is_file():
+        say(
+            f"{audiogram_path(outputs)} was cut from an earlier render: not published "
+            "('make promo' cuts it again)"
+        )
     for message in show.warnings():
-        (warn or (lambda _: None))(message)
+        say(message)
     site = show.site
     sweep_tree(site)
     report = PublishReport(site)

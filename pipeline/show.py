@@ -166,7 +166,8 @@ class Show:
         return f"{self.base_url}/feed.xml"
 
     def warnings(self) -> list[str]:
-        """What Apple Podcasts or Podcast Index would reject or flag in these settings."""
+        """What Apple Podcasts or Podcast Index would reject or flag in these settings, each
+        led by the settings file's name."""
         found = []
         host = (urllib.parse.urlsplit(self.base_url).hostname or "").lower()
         if (
@@ -193,7 +194,7 @@ class Show:
                     f"owner email {self.owner_email} is a placeholder: Apple sends the "
                     "verification code there"
                 )
-        return found
+        return [f"{self.path}: {message}" for message in found]
 
     @staticmethod
     def load(path: Path) -> Show:

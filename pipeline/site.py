@@ -30,7 +30,7 @@ img, video { max-width: 100%; height: auto; }
 audio { width: 100%; margin: 1rem 0; }
 a { color: #1f5fa8; }
 .chapters button { background: none; border: 0; padding: .2rem 0; font: inherit; color: #1f5fa8;
-                   cursor: pointer; text-align: left; }
+                   cursor: pointer; text-align: left; vertical-align: top; }
 .chapters time, .cue time { color: #5a5f6b; font-variant-numeric: tabular-nums;
                             margin-right: .6rem; }
 .notes-chapters { display: none; }  /* the page has the chapters as buttons, above */
@@ -126,7 +126,8 @@ type="{{ rendition.type }}">
 {% endfor %}</audio>
 <p>Download: {% for rendition in renditions %}{% if not loop.first %} &middot; {% endif %}
 <a href="{{ rendition.src }}" download>{{ rendition.title }}</a>{% endfor %}</p>
-{% if audiogram %}<p><a href="{{ audiogram }}">Watch a one-minute clip (video with captions)</a></p>
+{% if audiogram %}<p><a href="{{ audiogram }}">Watch a {{ clip_seconds }}-second clip (video with
+captions)</a></p>
 {% endif %}
 <h3>Chapters</h3>
 <ol class="chapters">
@@ -222,6 +223,7 @@ def episode_html(
         ]
         or [{"src": root + entry.mp3, "type": "audio/mpeg", "title": "MP3", "bitrate": 0}],
         audiogram=root + entry.audiogram if entry.audiogram else None,
+        clip_seconds=round(entry.soundbites[0].duration) if entry.soundbites else 0,
         transcripts={kind: root + path for kind, path in entry.transcripts.items()},
         chapters=[
             {**c, "clock": clock(c["startTime"]), "spoken": spoken_clock(c["startTime"])}

@@ -145,3 +145,22 @@ def test_only_changed_segments_are_encoded_again(tmp_path) -> None:
     redone = encode_segments(samples, RATE, parts, FILTERS, tmp_path / "d.mp3", cache, 2)
     assert redone.encoded == 1
     assert redone.path.read_bytes() == first.path.read_bytes()
+
+
+def test_stereo_segments_join_gaplessly(tmp_path) -> None:
+    """The stereo master: two different channels, cut into segments, decode to the mix,
+    each channel in its place, with no click at a cut."""
+    left = programme(20.0)
+    samples = np.stack([left, np.roll(left, 3000) * 0.5], axis=1)
+    parts = segments(len(samples), [400 * FRAME], 300 * FRAME)
+    out = encode_segments(samples, RATE, parts, FILTERS, tmp_path / "st.mp3", workers=2)
+    decoded = decode(out.path, channels=2)
+    assert decoded.shape == samples.shape
+    scale = np.float32(0.95)  # LAME's own input scale (pipeline/opus.py)
+    for channel in (0, 1):
+        error = decoded[:, channel] - samples[:, channel] * scale
+        overall = rms_db(error)
+        assert overall < rms_db(samples[:, channel]) - 18  # coding noise, joint stereo
+        for part in parts[1:]:
+            assert rms_db(error[part.start - 2 * FRAME : part.start + 2 * FRAME]) < overall + 3
+    assert mutagen.mp3.MP3(out.path).info.channels == 2

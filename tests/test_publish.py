@@ -249,7 +249,7 @@ def test_pages_escape_what_they_show(episode, tmp_path) -> None:
     publish(show, *episode(7, TRICKY))
     page = (show.site / "episodes/7/index.html").read_text(encoding="utf-8")
     assert "Bits &amp; &lt;Bytes&gt;: &#34;quoted&#34;, café — naïve €5" in page
-    assert "<Bytes>" not in page
+    assert "<Bytes>" not in page and "&amp;#" not in page  # escaped once, never twice
     index = (show.site / "index.html").read_text(encoding="utf-8")
     assert 'href="episodes/7/index.html"' in index and "&lt;Bytes&gt;" in index
 
@@ -705,5 +705,5 @@ def test_publish_warns_before_delivering_what_apple_would_reject(episode, tmp_pa
     lines = show.path.read_text(encoding="utf-8").splitlines()
     show.path.write_text("\n".join(line for line in lines if not line.startswith("owner:")))
     assert Show.load(show.path).warnings() == [
-        "no owner name and email: Apple Podcasts needs them to verify the show"
+        f"{show.path}: no owner name and email: Apple Podcasts needs them to verify the show"
     ]
