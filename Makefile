@@ -107,7 +107,7 @@ test: setup $(VENV)/.coqui $(VENV)/npm/.installed
 # (pyproject.toml's markers). `make test` runs everything, as CI does.
 test-fast: setup
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(FESTIVAL_PACKAGES) $(MUSIC_PACKAGES)"
-	$(PY) -m pytest -q -m "not torch and not servers and not browser and not slow"
+	$(PY) -m pytest -q -n auto --dist loadfile -m "not torch and not servers and not browser and not slow"
 
 lint: setup
 	$(PY) -m ruff check pipeline tests
