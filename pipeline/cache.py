@@ -1,5 +1,6 @@
-"""Content-addressed caches under ``build/cache/``: synthesized turns, and encoded MP3
-segments, each kept by a key that hashes everything that made it.
+"""Content-addressed caches under the project's ``build/cache/`` (``project_cache``):
+synthesized turns, and encoded MP3 segments, each kept by a key that hashes everything
+that made it.
 
 A turn's key is a SHA-256 of everything that changes its audio: the speech text (which
 carries the lexicon's phonemes or respellings), the engine's fingerprint (engine and
@@ -27,6 +28,19 @@ import numpy as np
 
 from pipeline.audio import Audio
 from pipeline.files import write_bytes
+
+
+def project_cache(script: Path) -> Path:
+    """The cache of the project a script belongs to, whatever the output folder: so a
+    render to another folder, or of another episode of the show, reuses every turn.
+    The project is the nearest folder above the script that holds the show's
+    ``podcast.yaml``; a script outside any show keeps its cache beside it."""
+    folder = script.resolve().parent
+    for candidate in (folder, *folder.parents):
+        if (candidate / "podcast.yaml").is_file():
+            return candidate / "build" / "cache"
+    return folder / "build" / "cache"
+
 
 CACHE_VERSION = 4  # bump when the synthesize stage changes what it stores (4: unlevelled)
 

@@ -77,8 +77,8 @@ def _add_render(commands: Commands) -> None:
         "--cache",
         type=Path,
         default=None,
-        help="folder of synthesized turns kept between renders (default: cache/ beside the "
-        "output); safe to delete",
+        help="folder of synthesized turns kept between renders (default: the project's "
+        "build/cache, where the show's podcast.yaml is); safe to delete",
     )
     render_cmd.add_argument(
         "--no-cache", action="store_true", help="synthesize every turn again and keep nothing"
@@ -283,9 +283,10 @@ def _terminated(signum: int, frame: object) -> None:
 
 
 def _render(args: argparse.Namespace, overrides: dict[str, Path]) -> int:
+    from pipeline.cache import project_cache
     from pipeline.render import render
 
-    cache = None if args.no_cache else (args.cache or args.output.parent / "cache")
+    cache = None if args.no_cache else (args.cache or project_cache(args.script))
     result = render(
         args.script,
         args.output,

@@ -92,7 +92,11 @@ def synthesize(
     cache = cache if measure else None
     headrooms = {speaker: headroom_db(pan) for speaker, pan in (pans or {}).items()}
     keys, done = _cached(utterances, engines, cache, timing, headrooms)
-    todo = [index for index in range(len(utterances)) if index not in done]
+    # A turn said again word for word (a catchphrase, a sign-off) is spoken once.
+    first: dict[str, int] = {}
+    for index, key in enumerate(keys):
+        first.setdefault(key, index)
+    todo = [i for i in range(len(utterances)) if i not in done and first[keys[i]] == i]
     with tqdm(
         total=len(utterances),
         initial=len(done),
@@ -103,10 +107,11 @@ def synthesize(
     ) as bar:
 
         def finish(index: int, said: Said) -> None:
-            done[index] = said
             if cache is not None:
                 cache.put(keys[index], said)  # at once: a stopped render resumes here
-            bar.update(1)
+            for same in (i for i, key in enumerate(keys) if key == keys[index] and i not in done):
+                done[same] = said
+                bar.update(1)
 
         if voices is None:  # a library call with loaded engines only: speak here
             for index in todo:
@@ -141,9 +146,8 @@ def _cached(
     timing: Timing,
     headrooms: dict[str, float],
 ) -> tuple[list[str], dict[int, Said]]:
-    """Each turn's cache key (empty without a cache), and the turns the cache holds."""
-    if cache is None:
-        return [""] * len(utterances), {}
+    """Each turn's key (what makes its audio: the same key, the same sound), and the turns
+    the cache holds."""
 
     def levelling(speaker: str) -> str:  # a centred voice keeps the keys it always had
         room = headrooms.get(speaker, MASTER_HEADROOM_DB)
@@ -156,6 +160,8 @@ def _cached(
         )
         for u in utterances
     ]
+    if cache is None:
+        return keys, {}
     found = {index: cache.get(key) for index, key in enumerate(keys)}
     return keys, {index: said for index, said in found.items() if said is not None}
 

@@ -20,7 +20,7 @@ from conftest import FIXTURES, FRONT_MATTER, REPO, decode
 from mutagen import id3
 
 from pipeline.audio import Audio
-from pipeline.cache import TurnCache
+from pipeline.cache import TurnCache, project_cache
 from pipeline.delivery import FRAME
 from pipeline.mp3 import LEAD_FRAMES, split_frames
 from pipeline.production import prepare
@@ -239,3 +239,26 @@ def test_an_edit_encodes_only_the_segments_it_changed(write_script, tmp_path) ->
     after = audio_frames(out)
     assert after[:cut] == before[:cut]
     assert after[cut:] != before[cut:]
+
+
+def test_a_turn_said_again_word_for_word_is_spoken_once(write_script) -> None:
+    """With or without a cache: the second "Thanks." is the first one's audio."""
+    script = write_script("## A\nALEX: Thanks.\nMAYA: You are welcome.\nALEX: Thanks.\n")
+    production = prepare(script)
+    for cache in (None, TurnCache(script.parent / "cache")):
+        engines = counted(production)
+        spoken = run(production, engines, cache)
+        assert engines["ALEX"].calls == ["Thanks."]
+        assert spoken[0].audio is spoken[2].audio and spoken[0].key == spoken[2].key
+
+
+def test_one_cache_per_project_whatever_the_output_folder(tmp_path) -> None:
+    show = tmp_path / "show"
+    (show / "scripts" / "season-1").mkdir(parents=True)
+    (show / "podcast.yaml").write_text("title: x\n", encoding="utf-8")
+    script = show / "scripts" / "season-1" / "ep1.md"
+    assert project_cache(script) == (show / "build" / "cache").resolve()
+    loose = tmp_path / "loose" / "ep.md"
+    loose.parent.mkdir()
+    assert project_cache(loose) == (tmp_path / "loose" / "build" / "cache").resolve()
+    assert project_cache(SCRIPT) == REPO / "build" / "cache"  # the fixture: this project's
