@@ -175,12 +175,17 @@ def _add_promo(commands: Commands) -> None:
         "the render picked. Publishing links it from the episode page.",
     )
     promo_cmd.add_argument("script", type=Path, help="the episode script")
-    promo_cmd.add_argument(
+    _add_input(promo_cmd)
+
+
+def _add_input(command: argparse.ArgumentParser) -> None:
+    """``-i``: the rendered episode a command reads."""
+    command.add_argument(
         "-i",
         "--input",
         type=Path,
         default=Path("build/episode.mp3"),
-        help="the rendered MP3, its other files beside it (default: build/episode.mp3)",
+        help="the rendered MP3, the rest of its output set beside it (default: build/episode.mp3)",
     )
 
 
@@ -224,13 +229,7 @@ def _add_qa(commands: Commands) -> None:
         "measure: it does not fail on a high error rate.",
     )
     qa_cmd.add_argument("script", type=Path, help="the episode script (for names and lexicon)")
-    qa_cmd.add_argument(
-        "-i",
-        "--input",
-        type=Path,
-        default=Path("build/episode.mp3"),
-        help="the rendered MP3, with its .timeline.json beside it (default: build/episode.mp3)",
-    )
+    _add_input(qa_cmd)
 
 
 def main(argv: list[str] | None = None) -> int:
