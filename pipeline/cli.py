@@ -6,6 +6,7 @@ loading the mixer, the encoder, the plotting, QA or publishing libraries."""
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 from collections import Counter
@@ -82,6 +83,13 @@ def _add_render(commands: Commands) -> None:
     )
     render_cmd.add_argument(
         "--no-cache", action="store_true", help="synthesize every turn again and keep nothing"
+    )
+    render_cmd.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        help="also write what the render did as JSON: seconds per stage, loudness, segments "
+        "(make bench reads it)",
     )
     render_cmd.add_argument(
         "--workers",
@@ -311,6 +319,20 @@ def _render(args: argparse.Namespace, overrides: dict[str, Path]) -> int:
     )
     for path in result.outputs.files()[1:]:
         print(f"wrote {path}")
+    if args.report is not None:
+        from pipeline.files import write_text
+
+        done = {
+            "duration_s": round(result.duration, 3),
+            "turns": result.turns,
+            "stages_s": result.stages,
+            "mastering_passes": report.passes,
+            "segments_encoded": result.segments_encoded,
+            "segments_reused": result.segments_reused,
+            "loudness_lufs": round(measured.loudness_lufs, 2),
+            "true_peak_db": measured.true_peak_db,
+        }
+        write_text(args.report, json.dumps(done, indent=2) + "\n")
     return 0
 
 

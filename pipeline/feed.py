@@ -105,58 +105,62 @@ def episodes_from_feed(raw: bytes, show: Show) -> list[EpisodeEntry]:
     entries = []
     for number, item in enumerate(root.iterfind("channel/item"), start=1):
         try:
-            enclosure = item.find("enclosure")
-            chapters = item.find(_q(PODCAST, "chapters"))
-            transcripts = {
-                kind: local(element.get("url"), "transcript")
-                for kind, mime in TRANSCRIPT_TYPES.items()
-                for element in item.iterfind(_q(PODCAST, "transcript"))
-                if element.get("type") == mime
-            }
-            hours, minutes, seconds = item.findtext(_q(ITUNES, "duration"), "").split(":")
-            published = email.utils.parsedate_to_datetime(item.findtext("pubDate", ""))
-            entries.append(
-                EpisodeEntry(
-                    episode=int(item.findtext(_q(ITUNES, "episode"), "")),
-                    guid=item.findtext("guid") or "",
-                    title=item.findtext("title") or "",
-                    description=html.unescape(item.findtext(_q(ITUNES, "summary")) or ""),
-                    date=published.date().isoformat(),
-                    duration=int(hours) * 3600 + int(minutes) * 60 + int(seconds),
-                    bytes=int(enclosure.get("length", "")),  # type: ignore[union-attr]
-                    mp3=local(enclosure.get("url"), "enclosure"),  # type: ignore[union-attr]
-                    chapters=local(chapters.get("url"), "chapters"),  # type: ignore[union-attr]
-                    transcripts={kind: transcripts[kind] for kind in TRANSCRIPT_KINDS},
-                    page=local(item.findtext("link"), "link"),
-                    hosts=tuple(p.text or "" for p in item.iterfind(_q(PODCAST, "person"))),
-                    notes=item.findtext(_q(CONTENT, "encoded")) or "",
-                    renditions=tuple(
-                        Rendition(
-                            path=local(alt.find(_q(PODCAST, "source")).get("uri"), "rendition"),  # type: ignore[union-attr]
-                            type=alt.get("type", ""),
-                            bytes=int(alt.get("length", "")),
-                            bitrate=int(alt.get("bitrate", "")),
-                            codecs=alt.get("codecs", ""),
-                            title=alt.get("title", ""),
-                        )
-                        for alt in item.iterfind(_q(PODCAST, "alternateEnclosure"))
-                    ),
-                    season=int(item.findtext(_q(ITUNES, "season"), "0")) or None,
-                    artwork=_artwork(item, local),
-                    soundbites=tuple(
-                        Soundbite(
-                            float(bite.get("startTime", "")),
-                            float(bite.get("duration", "")),
-                            bite.text or "",
-                            chosen=True,
-                        )
-                        for bite in item.iterfind(_q(PODCAST, "soundbite"))
-                    ),
-                )
-            )
+            entries.append(_entry_of(item, local))
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"item {number} is not one this pipeline wrote ({exc})") from None
     return entries
+
+
+def _entry_of(item: etree._Element, local: Callable[[str | None, str], str]) -> EpisodeEntry:
+    """One item of a feed this pipeline wrote, as its catalogue entry; ``local`` turns a
+    URL back into a site path."""
+    enclosure = item.find("enclosure")
+    chapters = item.find(_q(PODCAST, "chapters"))
+    transcripts = {
+        kind: local(element.get("url"), "transcript")
+        for kind, mime in TRANSCRIPT_TYPES.items()
+        for element in item.iterfind(_q(PODCAST, "transcript"))
+        if element.get("type") == mime
+    }
+    hours, minutes, seconds = item.findtext(_q(ITUNES, "duration"), "").split(":")
+    published = email.utils.parsedate_to_datetime(item.findtext("pubDate", ""))
+    return EpisodeEntry(
+        episode=int(item.findtext(_q(ITUNES, "episode"), "")),
+        guid=item.findtext("guid") or "",
+        title=item.findtext("title") or "",
+        description=html.unescape(item.findtext(_q(ITUNES, "summary")) or ""),
+        date=published.date().isoformat(),
+        duration=int(hours) * 3600 + int(minutes) * 60 + int(seconds),
+        bytes=int(enclosure.get("length", "")),  # type: ignore[union-attr]
+        mp3=local(enclosure.get("url"), "enclosure"),  # type: ignore[union-attr]
+        chapters=local(chapters.get("url"), "chapters"),  # type: ignore[union-attr]
+        transcripts={kind: transcripts[kind] for kind in TRANSCRIPT_KINDS},
+        page=local(item.findtext("link"), "link"),
+        hosts=tuple(p.text or "" for p in item.iterfind(_q(PODCAST, "person"))),
+        notes=item.findtext(_q(CONTENT, "encoded")) or "",
+        renditions=tuple(
+            Rendition(
+                path=local(alt.find(_q(PODCAST, "source")).get("uri"), "rendition"),  # type: ignore[union-attr]
+                type=alt.get("type", ""),
+                bytes=int(alt.get("length", "")),
+                bitrate=int(alt.get("bitrate", "")),
+                codecs=alt.get("codecs", ""),
+                title=alt.get("title", ""),
+            )
+            for alt in item.iterfind(_q(PODCAST, "alternateEnclosure"))
+        ),
+        season=int(item.findtext(_q(ITUNES, "season"), "0")) or None,
+        artwork=_artwork(item, local),
+        soundbites=tuple(
+            Soundbite(
+                float(bite.get("startTime", "")),
+                float(bite.get("duration", "")),
+                bite.text or "",
+                chosen=True,
+            )
+            for bite in item.iterfind(_q(PODCAST, "soundbite"))
+        ),
+    )
 
 
 def _artwork(item: etree._Element, local: Callable[[str | None, str], str]) -> str | None:

@@ -106,30 +106,7 @@ def publish(
     built = _built_from(outputs, script_path)
     _check_release(built, show, episode, script_path)
     built_file = functools.partial(built.file, episode.parent)
-    folder = f"episodes/{built.episode}"
-    name = f"{folder}/{slug(show.title)}-{built.episode:03d}"
-    files = {  # site path -> local source, in upload order: media first
-        f"{name}.mp3": built_file("mp3"),
-        f"{name}.opus": built_file("opus"),
-        "cover.jpg": show.cover,
-        f"{folder}/chapters.json": built_file("chapters"),
-        f"{folder}/transcript.vtt": built_file("vtt"),
-        f"{folder}/transcript.srt": built_file("srt"),
-        f"{folder}/transcript.json": built_file("transcript"),
-    }
-    if built.artwork is not None:
-        files[f"{folder}/artwork{Path(built.artwork.path).suffix}"] = _artwork(built)
-    say = warn or (lambda _: None)
-    audiogram = promo_for(outputs, built)
-    if audiogram is not None:
-        files[f"{folder}/clip.mp4"] = audiogram
-    elif audiogram_path(outputs).is_file():
-        say(
-            f"{audiogram_path(outputs)} was cut from an earlier render: not published "
-            "('make promo' cuts it again)"
-        )
-    for message in show.warnings():
-        say(message)
+    files = _site_files(show, outputs, built, warn or (lambda _: None))
     site = show.site
     sweep_tree(site)
     report = PublishReport(site)
@@ -166,6 +143,38 @@ def publish(
         ) from None
     report.episodes = len(episodes)
     return report
+
+
+def _site_files(
+    show: Show, outputs: OutputSet, built: Manifest, say: Callable[[str], None]
+) -> dict[str, Path]:
+    """The episode's files by site path, in upload order (media first); what a directory
+    would reject, and a stale audiogram, go to ``say`` first."""
+    built_file = functools.partial(built.file, outputs.mp3.parent)
+    folder = f"episodes/{built.episode}"
+    name = f"{folder}/{slug(show.title)}-{built.episode:03d}"
+    files = {
+        f"{name}.mp3": built_file("mp3"),
+        f"{name}.opus": built_file("opus"),
+        "cover.jpg": show.cover,
+        f"{folder}/chapters.json": built_file("chapters"),
+        f"{folder}/transcript.vtt": built_file("vtt"),
+        f"{folder}/transcript.srt": built_file("srt"),
+        f"{folder}/transcript.json": built_file("transcript"),
+    }
+    if built.artwork is not None:
+        files[f"{folder}/artwork{Path(built.artwork.path).suffix}"] = _artwork(built)
+    audiogram = promo_for(outputs, built)
+    if audiogram is not None:
+        files[f"{folder}/clip.mp4"] = audiogram
+    elif audiogram_path(outputs).is_file():
+        say(
+            f"{audiogram_path(outputs)} was cut from an earlier render: not published "
+            "('make promo' cuts it again)"
+        )
+    for message in show.warnings():
+        say(message)
+    return files
 
 
 def _check_release(built: Manifest, show: Show, episode: Path, script_path: Path) -> None:

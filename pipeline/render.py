@@ -7,6 +7,8 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,11 +19,11 @@ from pipeline.loudness import require_ffmpeg
 from pipeline.master import MasterReport, Spec, master
 from pipeline.mp3 import SegmentEncoder
 from pipeline.opus import OPUS_VERSION, OpusRendition
-from pipeline.outputs import OutputSet
+from pipeline.outputs import OutputSet, Staging
 from pipeline.overview import draw_overview
 from pipeline.package import Release, tag_mp3, write_companions
 from pipeline.production import Production, prepare
-from pipeline.synthesize import default_workers, synthesize
+from pipeline.synthesize import SpokenTurn, default_workers, synthesize
 from pipeline.timing import Timing
 
 
@@ -46,6 +48,26 @@ class RenderResult:
 
     segments_reused: int = 0
     """MP3 segments it took from the cache."""
+
+    stages: dict[str, float] = dataclasses.field(default_factory=dict)
+    """Seconds each stage took: parse and check, synthesis, assembly, mastering and
+    encoding, packaging (``make bench`` reports them)."""
+
+
+@dataclass
+class Stopwatch:
+    """Seconds spent in each named stage, a stage timed in one or more laps."""
+
+    laps: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def lap(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            spent = time.perf_counter() - started
+            self.laps[stage] = round(self.laps.get(stage, 0.0) + spent, 3)
 
 
 @dataclass(frozen=True)
@@ -105,16 +127,15 @@ class RenderState:
         )
 
 
-def _mixed(
+def _spoken(
     production: Production,
     cache: TurnCache | None,
     workers: int,
     timing: Timing | None,
     progress: bool,
-) -> Mix:
-    """Every turn spoken (or taken from ``cache``) and laid with the music on one timeline;
-    the separate turns are freed before mastering, as the mix holds them all."""
-    spoken = synthesize(
+) -> list[SpokenTurn]:
+    """Every turn spoken, or taken from ``cache``, levelled for where its host sits."""
+    return synthesize(
         production.utterances,
         production.engines,
         production.script.path,
@@ -125,7 +146,53 @@ def _mixed(
         timing=timing,
         pans={speaker: host.pan for speaker, host in production.script.meta.hosts.items()},
     )
-    return assemble(production.script, spoken, timing, production.music)
+
+
+@dataclass
+class _Mastered:
+    """What mastering left for the rest of a render."""
+
+    report: MasterReport
+    mp3: Path  # the staged MP3, or the output itself when nothing changed
+    encoder: SegmentEncoder | None
+    opus: OpusRendition | None  # encoding in the background
+    state: tuple[Path, str] | None  # where to keep the render state, and the mix digest
+
+    def save_state(self, outputs: OutputSet) -> None:
+        """Keep what this render made, once its set is in place."""
+        if self.state is not None and self.report.passes:
+            path, digest = self.state
+            mp3, opus = file_digest(outputs.mp3), file_digest(outputs.opus)
+            RenderState(digest, mp3, self.report, opus).save(path)
+
+
+def _master(
+    mix: Mix,
+    release: Release,
+    outputs: OutputSet,
+    staging: Staging,
+    stop: contextlib.ExitStack,
+    spec: Spec | None,
+    cache: Path | None,
+    workers: int,
+) -> _Mastered:
+    """The mix mastered into the staged MP3 and the Opus rendition started, unless the
+    last render to this output made them from the same mix (``RenderState``)."""
+    state_path = RenderState.path(cache, outputs.mp3) if cache is not None else None
+    state = RenderState.load(state_path) if state_path else None
+    digest = mix_digest(mix, release, spec)
+    keep = (state_path, digest) if state_path else None
+    if state is not None and state.unchanged(digest, outputs.mp3, outputs.opus):
+        return _Mastered(state.report, outputs.mp3, None, None, keep)
+    mp3 = staging.path(outputs.mp3)
+    encoder = _encoder(mix, mp3, cache, workers)
+    report = master(encoder, spec, state.report if state else None)
+    tag_mp3(mp3, release)
+    # The Opus rendition, in the background while the companions are written.
+    path = staging.path(outputs.opus)
+    opus = OpusRendition(mix.audio, report.gain_db, report.limit_db, path, spec or Spec())
+    stop.callback(opus.kill)  # if anything after this fails or is interrupted
+    return _Mastered(report, mp3, encoder, opus, keep)
 
 
 def _encoder(mix: Mix, mp3: Path, cache: Path | None, workers: int) -> SegmentEncoder:
@@ -163,42 +230,33 @@ def render(
     Synthesized turns are kept in ``cache`` (None: no cache) and spoken by ``workers``
     processes (default: one per core).
     """
-    require_ffmpeg()  # before spending minutes on synthesis
-    workers = default_workers() if workers is None else workers
-    outputs = OutputSet(output)
-    outputs.check_writable()
-    production = prepare(script_path, voice_overrides)
+    watch = Stopwatch()
+    with watch.lap("parse and check"):
+        require_ffmpeg()  # before spending minutes on synthesis
+        workers = default_workers() if workers is None else workers
+        outputs = OutputSet(output)
+        outputs.check_writable()
+        production = prepare(script_path, voice_overrides)
     script = production.script
-    turn_cache = TurnCache(cache) if cache is not None else None
-    mix = _mixed(production, turn_cache, workers, timing, progress)
-    release = Release.of(script, mix, production.voices)
-    state_path = RenderState.path(cache, output) if cache is not None else None
-    state = RenderState.load(state_path) if state_path else None
-    digest = mix_digest(mix, release, spec)
-    encoder = None
-    opus: OpusRendition | None = None
+    with watch.lap("synthesis"):
+        spoken = _spoken(production, TurnCache(cache) if cache else None, workers, timing, progress)
+    with watch.lap("assembly"):
+        mix = assemble(script, spoken, timing, production.music)
+        del spoken  # the mix holds every turn now
+        release = Release.of(script, mix, production.voices)
     with outputs.replace() as staging, contextlib.ExitStack() as stop:
-        if state is not None and state.unchanged(digest, output, outputs.opus):
-            report, mp3 = state.report, output
-        else:
-            mp3 = staging.path(output)
-            encoder = _encoder(mix, mp3, cache, workers)
-            report = master(encoder, spec, state.report if state else None)
-            tag_mp3(mp3, release)
-            # The Opus rendition, in the background while the companions are written.
-            opus_path = staging.path(outputs.opus)
-            opus = OpusRendition(
-                mix.audio, report.gain_db, report.limit_db, opus_path, spec or Spec()
-            )
-            stop.callback(opus.kill)  # if anything below fails or is interrupted
-        write_companions(production, mix, release, staging, mp3, report.measured)
-        overview = staging.path(outputs.overview)
-        target = (spec or Spec()).loudness_lufs
-        draw_overview(script, mix, report.measured, overview, target_lufs=target)
-        if opus is not None:
-            opus.result()
-    if state_path is not None and report.passes:
-        RenderState(digest, file_digest(output), report, file_digest(outputs.opus)).save(state_path)
+        with watch.lap("mastering and encoding"):
+            done = _master(mix, release, outputs, staging, stop, spec, cache, workers)
+        with watch.lap("packaging"):
+            write_companions(production, mix, release, staging, done.mp3, done.report.measured)
+            target = (spec or Spec()).loudness_lufs
+            overview = staging.path(outputs.overview)
+            draw_overview(script, mix, done.report.measured, overview, target)
+        with watch.lap("mastering and encoding"):
+            if done.opus is not None:
+                done.opus.result()
+    done.save_state(outputs)
+    report, encoder = done.report, done.encoder
     last = encoder.last if encoder else None
     return RenderResult(
         outputs=outputs,
@@ -207,4 +265,5 @@ def render(
         mastering=report,
         segments_encoded=last.encoded if last else 0,
         segments_reused=last.reused if last else 0,
+        stages=watch.laps,
     )

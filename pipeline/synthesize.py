@@ -80,23 +80,17 @@ def synthesize(
     measure: bool = True,
     pans: Mapping[str, float] | None = None,
 ) -> list[SpokenTurn]:
-    """Speak every utterance (from the cache where it can), in order; each host's turns
-    are levelled for where ``pans`` places them in the stereo mix (default: the centre).
-
-    With ``voices``, turns are spoken by ``workers`` worker processes
-    (``pipeline/workers.py``), which a stuck engine or Ctrl-C cannot hold; without, by the
-    ``engines`` here. ``measure=False`` leaves the levelling gains unmeasured and keeps
-    nothing in the cache (QA, at another sample rate).
-    """
+    """Speak every utterance (from the cache where it can), in order, each host's turns
+    levelled for where ``pans`` places them (default: the centre). With ``voices``, by
+    ``workers`` worker processes (``pipeline/workers.py``) that a stuck engine or Ctrl-C
+    cannot hold; without, by the ``engines`` here. ``measure=False`` leaves the gains
+    unmeasured and keeps nothing in the cache (QA, at another sample rate)."""
     timing = timing or Timing()
     cache = cache if measure else None
     headrooms = {speaker: headroom_db(pan) for speaker, pan in (pans or {}).items()}
     keys, done = _cached(utterances, engines, cache, timing, headrooms)
-    # A turn said again word for word (a catchphrase, a sign-off) is spoken once.
-    first: dict[str, int] = {}
-    for index, key in enumerate(keys):
-        first.setdefault(key, index)
-    todo = [i for i in range(len(utterances)) if i not in done and first[keys[i]] == i]
+    todo = _to_speak(keys, done)
+    settings = (sample_rate, timing, measure)
     with tqdm(
         total=len(utterances),
         initial=len(done),
@@ -115,12 +109,7 @@ def synthesize(
 
         if voices is None:  # a library call with loaded engines only: speak here
             for index in todo:
-                said = utterances[index]
-                engine = engines[said.turn.speaker]
-                room = headrooms.get(said.turn.speaker, MASTER_HEADROOM_DB)
-                finish(
-                    index, _speak(said, engine, script_path, (sample_rate, timing, measure, room))
-                )
+                finish(index, _speak(utterances[index], engines, script_path, settings, headrooms))
         elif todo:
             _speak_in_workers(
                 utterances,
@@ -130,13 +119,22 @@ def synthesize(
                 workers,
                 script_path,
                 finish,
-                (sample_rate, timing, measure),
+                settings,
                 headrooms,
             )
     return [
         SpokenTurn(said, done[index].audio, keys[index], done[index].gain_db, done[index].sentences)
         for index, said in enumerate(utterances)
     ]
+
+
+def _to_speak(keys: list[str], done: dict[int, Said]) -> list[int]:
+    """The turns to speak: those not done, and of a turn said again word for word (a
+    catchphrase, a sign-off), only the first; the others share its audio."""
+    first: dict[str, int] = {}
+    for index, key in enumerate(keys):
+        first.setdefault(key, index)
+    return [i for i, key in enumerate(keys) if i not in done and first[key] == i]
 
 
 def _cached(
@@ -328,11 +326,14 @@ def _checked(said: Said, utterance: Utterance, engine: str, script_path: Path) -
 
 def _speak(
     utterance: Utterance,
-    engine: Engine,
+    engines: dict[str, Engine],
     script_path: Path,
-    settings: tuple[int, Timing, bool, float],
+    settings: tuple[int, Timing, bool],
+    headrooms: dict[str, float],
 ) -> Said:
-    rate, timing, measure, headroom = settings
+    engine = engines[utterance.turn.speaker]
+    rate, timing, measure = settings
+    headroom = headrooms.get(utterance.turn.speaker, MASTER_HEADROOM_DB)
     try:
         said = spoken(engine, utterance.sentences, rate, timing, measure, None, headroom)
     except EngineFailure as exc:

@@ -42,7 +42,8 @@ SCRIPT = FIXTURES / "two_hosts.md"
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("render") / "episode.mp3"
-    assert main(["render", str(SCRIPT), "-o", str(out), "-q"]) == 0
+    report = out.with_name("report.json")
+    assert main(["render", str(SCRIPT), "-o", str(out), "-q", "--report", str(report)]) == 0
     timeline = json.loads(out.with_suffix(".timeline.json").read_text(encoding="utf-8"))
     return {"mp3": out, "dir": out.parent, "timeline": timeline, "audio": decode(out)}
 
@@ -57,6 +58,20 @@ def median_pitch(samples: np.ndarray) -> float:
     )
     f0 = pitch.selected_array["frequency"]
     return float(np.median(f0[f0 > 0]))
+
+
+def test_render_reports_seconds_per_stage(rendered) -> None:
+    report = json.loads((rendered["dir"] / "report.json").read_text(encoding="utf-8"))
+    stages = report["stages_s"]
+    assert list(stages) == [
+        "parse and check",
+        "synthesis",
+        "assembly",
+        "mastering and encoding",
+        "packaging",
+    ]
+    assert all(seconds > 0 for seconds in stages.values())
+    assert report["turns"] == 5 and report["mastering_passes"] >= 1
 
 
 def test_mp3_format(rendered) -> None:
