@@ -110,6 +110,11 @@ class Encoder(Protocol):
         """The mix's sample rate."""
         ...
 
+    @property
+    def level_db(self) -> float:
+        """How much the encoder itself changes the level (LAME: -0.45 dB)."""
+        ...
+
     def encode(self, filters: str) -> Encoded:
         """Write the file through ``filters`` (an ffmpeg filter graph)."""
         ...
@@ -144,8 +149,10 @@ def master(
         gain_db, limit_db = previous.gain_db, previous.limit_db
     else:
         # Turns are levelled to measure SPEECH_LUFS as this limiter leaves them, and music
-        # sits at that level too: the gain from there to the target is the first guess.
-        gain_db, limit_db = spec.loudness_lufs - SPEECH_LUFS, spec.limit_db
+        # sits at that level too: the gain from there to the target, plus what the encoder
+        # takes away, is the first guess (usually right to a few hundredths of a LU).
+        gain_db = spec.loudness_lufs - SPEECH_LUFS - encoder.level_db
+        limit_db = spec.limit_db
     done = 0
     tried: tuple[float, float] | None = None  # the last pass's gain and loudness
     while True:

@@ -39,6 +39,7 @@ from pipeline.errors import PipelineError
 from pipeline.files import temporary_name
 from pipeline.loudness import BLOCK_S, measure_mp3, require_ffmpeg
 
+LAME_SCALE_DB = -0.446  # LAME scales its input by 0.95 by default: the file is this much quieter
 ENCODER_DELAY = 576  # LAME's priming samples, written to the LAME tag
 DECODER_DELAY = 529  # the decoder's own delay: 576 + 529 samples come before the audio
 CONTEXT_FRAMES = 4  # 0.1 s of context each side: the limiter's release, the MDCT overlap
@@ -129,6 +130,11 @@ class SegmentEncoder:
     def sample_rate(self) -> int:
         """The mix's sample rate."""
         return self.audio.sample_rate
+
+    @property
+    def level_db(self) -> float:
+        """How much quieter the file is than what the filters give it (LAME's scale)."""
+        return LAME_SCALE_DB
 
     def encode(self, filters: str) -> Encoded:
         """Write the MP3 through ``filters`` (an ffmpeg filter graph)."""

@@ -23,9 +23,9 @@ from pipeline.delivery import OPUS_BITRATE
 from pipeline.errors import PipelineError
 from pipeline.loudness import Measurement, measure, require_ffmpeg
 from pipeline.master import Spec, chain
+from pipeline.mp3 import LAME_SCALE_DB
 
 OPUS_RATE = 48_000
-LAME_SCALE_DB = -0.446  # LAME's default input scale of 0.95, which the MP3's gain makes up
 OPUS_MARGIN_DB = 1.0  # Opus's limiter starts this much under the MP3's, for its overshoot
 PASSES = 3
 OPUS_VERSION = f"1 {OPUS_BITRATE} scale {LAME_SCALE_DB} margin {OPUS_MARGIN_DB} {PASSES}"

@@ -17,7 +17,7 @@ from pipeline.cache import SegmentCache
 from pipeline.delivery import FRAME
 from pipeline.loudness import integrated, measure
 from pipeline.master import chain
-from pipeline.mp3 import CONTEXT_FRAMES, crc16, encode_segments, segments
+from pipeline.mp3 import CONTEXT_FRAMES, LAME_SCALE_DB, crc16, encode_segments, segments
 
 RATE = 44_100
 
@@ -156,7 +156,7 @@ def test_stereo_segments_join_gaplessly(tmp_path) -> None:
     out = encode_segments(samples, RATE, parts, FILTERS, tmp_path / "st.mp3", workers=2)
     decoded = decode(out.path, channels=2)
     assert decoded.shape == samples.shape
-    scale = np.float32(0.95)  # LAME's own input scale (pipeline/opus.py)
+    scale = np.float32(10 ** (LAME_SCALE_DB / 20))  # LAME's own input scale: 0.95
     for channel in (0, 1):
         error = decoded[:, channel] - samples[:, channel] * scale
         overall = rms_db(error)
@@ -164,3 +164,12 @@ def test_stereo_segments_join_gaplessly(tmp_path) -> None:
         for part in parts[1:]:
             assert rms_db(error[part.start - 2 * FRAME : part.start + 2 * FRAME]) < overall + 3
     assert mutagen.mp3.MP3(out.path).info.channels == 2
+
+
+def test_the_encoder_says_how_much_quieter_its_file_is(tmp_path) -> None:
+    """LAME's default scale of 0.95: mastering's first guess counts it, so a render rarely
+    needs a second pass."""
+    samples = programme(6.0)
+    out = encode_segments(samples, RATE, segments(len(samples), []), FILTERS, tmp_path / "q.mp3")
+    gap = rms_db(decode(out.path)[2000:-2000]) - rms_db(samples[2000:-2000])
+    assert gap == pytest.approx(LAME_SCALE_DB, abs=0.05)
