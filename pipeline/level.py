@@ -24,7 +24,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pedalboard
-import pyloudnorm
 
 from pipeline.delivery import SPEECH_LUFS
 
@@ -60,6 +59,8 @@ def level_gain(
     """
     if len(samples) < MIN_MEASURE_S * rate:
         return None
+    import pyloudnorm  # here: it brings scipy.signal (1.4 s), and most renders measure nothing
+
     meter = pyloudnorm.Meter(rate)
     limiter = pedalboard.Pedalboard(
         [
