@@ -179,8 +179,7 @@ def assemble(
         [(t.utterance.turn.speaker, t.audio.samples, t.gain_db) for t in spoken_turns], rate
     )
     queue = iter(zip(spoken_turns, gains, strict=True))
-    pans = {speaker: host.pan for speaker, host in script.meta.hosts.items()}
-    desk = _Desk(timing or Timing(), rate, music, pans)
+    desk = _Desk(timing or Timing(), rate, music, script.meta.pans)
     for index, chapter in enumerate(script.chapters):
         desk.open_chapter(index)
         for item in chapter.items:
@@ -291,7 +290,7 @@ class _Desk:
                 end,
                 gain_db,
                 tuple((start + a, start + b) for a, b in spans),
-                self.pans.get(item.speaker, 0.0),
+                self.pans[item.speaker],
             )
         )
         self.chapter_start = start if self.chapter_start is None else self.chapter_start

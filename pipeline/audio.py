@@ -48,10 +48,14 @@ class Audio:
         return Audio(self.samples[start:end], self.sample_rate)
 
 
-def pan(samples: np.ndarray, position: float) -> np.ndarray:
-    """Mono ``samples`` placed in stereo at ``position`` (-1 left, 0 centre, 1 right) by the
-    constant-power law: the two channels' powers sum to the mono power, so the loudness
-    (BS.1770 sums channel powers) is the same wherever a voice sits."""
+def pan_gains(position: float) -> tuple[float, float]:
+    """The left and right gains that place a mono sound at ``position`` (-1 left, 0 centre,
+    1 right) by the constant-power law: their squares sum to 1, so the loudness (BS.1770
+    sums channel powers) is the same wherever a voice sits."""
     angle = (position + 1) * np.pi / 4
-    gains = np.array([np.cos(angle), np.sin(angle)], dtype=np.float32)
-    return samples[:, None] * gains
+    return float(np.cos(angle)), float(np.sin(angle))
+
+
+def pan(samples: np.ndarray, position: float) -> np.ndarray:
+    """Mono ``samples`` placed in stereo at ``position`` (see ``pan_gains``)."""
+    return samples[:, None] * np.array(pan_gains(position), dtype=np.float32)

@@ -6,7 +6,6 @@ loading the mixer, the encoder, the plotting, QA or publishing libraries."""
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 from collections import Counter
@@ -320,7 +319,7 @@ def _render(args: argparse.Namespace, overrides: dict[str, Path]) -> int:
     for path in result.outputs.files()[1:]:
         print(f"wrote {path}")
     if args.report is not None:
-        from pipeline.files import write_text
+        from pipeline.files import write_json
 
         done = {
             "duration_s": round(result.duration, 3),
@@ -332,7 +331,7 @@ def _render(args: argparse.Namespace, overrides: dict[str, Path]) -> int:
             "loudness_lufs": round(measured.loudness_lufs, 2),
             "true_peak_db": measured.true_peak_db,
         }
-        write_text(args.report, json.dumps(done, indent=2) + "\n")
+        write_json(args.report, done)
     return 0
 
 

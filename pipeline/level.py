@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 import pedalboard
 
+from pipeline.audio import pan_gains
 from pipeline.delivery import SPEECH_LUFS
 
 MIN_MEASURE_S = 0.5  # BS.1770 gating needs at least one 400 ms block; allow some margin
@@ -42,8 +43,7 @@ def headroom_db(pan: float) -> float:
     """How far over the speech level the master limiter starts for a mono turn placed at
     ``pan``: a voice off centre is louder in one channel (``pipeline/audio.py``'s pan law)
     than the centred voice ``MASTER_HEADROOM_DB`` assumes, so it meets the limiter sooner."""
-    angle = (pan + 1) * np.pi / 4
-    louder = max(np.cos(angle), np.sin(angle)) * np.sqrt(2)  # 1 at the centre
+    louder = max(pan_gains(pan)) * np.sqrt(2)  # 1 at the centre
     return round(MASTER_HEADROOM_DB - 20 * float(np.log10(louder)), 3)
 
 

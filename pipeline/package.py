@@ -14,6 +14,7 @@ interrupted render leaves the previous complete set or the new one, never a mix.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,16 +101,21 @@ def disclosure(script: Script, voices: dict[str, Voice]) -> str:
     """What listeners are told about how the episode was made: every host is a synthetic
     voice (the engines are all text-to-speech), then the script's own ``disclosure``."""
     hosts = script.meta.hosts
-    names = [host.name for host in hosts.values()]
-    who = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-    are = "is a synthetic voice" if len(names) == 1 else "are synthetic voices"
     made = "; ".join(
         f"{hosts[speaker].name}: {voices[speaker].description or voices[speaker].engine}"
         for speaker in hosts
         if speaker in voices
     )
-    text = f"AI disclosure: {who} {are}, made by text-to-speech, not real people ({made})."
+    who = synthetic_voices([host.name for host in hosts.values()])
+    text = f"AI disclosure: {who}, made by text-to-speech, not real people ({made})."
     return f"{text} {script.meta.disclosure}".strip()
+
+
+def synthetic_voices(names: Sequence[str]) -> str:
+    """``Alex and Maya are synthetic voices``: the disclosure's opening, which the
+    audiogram also carries."""
+    who = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return f"{who} {'is a synthetic voice' if len(names) == 1 else 'are synthetic voices'}"
 
 
 SOUNDBITE_S = (15.0, 45.0)  # the length of a soundbite the render picks

@@ -11,7 +11,6 @@ publishing links it only while it matches the episode (``promo_for``).
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from pipeline.clock import clock
 from pipeline.errors import PipelineError
-from pipeline.files import read_json_record, write_text
+from pipeline.files import atomic_output, read_json_record, write_json
 from pipeline.loudness import require_ffmpeg
 from pipeline.outputs import Manifest, OutputSet, Soundbite
 
@@ -67,26 +66,18 @@ def make_promo(outputs: OutputSet, built: Manifest, artwork: Path) -> Promo:
             hint="mark one in the script: [soundbite] before its first turn, "
             "[soundbite end] after its last; then render again",
         )
+    from pipeline.package import synthetic_voices  # here: publishing imports this module
+
     bite = built.soundbites[0]
     transcript = json.loads(built.file(outputs.mp3.parent, "transcript").read_text("utf-8"))
     video = audiogram_path(outputs)
-    with tempfile.TemporaryDirectory(prefix="promo-") as folder:
+    with tempfile.TemporaryDirectory(prefix="promo-") as folder, atomic_output(video) as part:
         captions = Path(folder) / "clip.ass"
-        label = _label(built.hosts)
+        label = synthetic_voices(built.hosts)  # the disclosure, as the feed and notes say it
         captions.write_text(_captions(transcript["segments"], bite, label), encoding="utf-8")
-        partial = Path(folder) / "clip.mp4"
-        _render(built.file(outputs.mp3.parent, "mp3"), artwork, captions, bite, partial)
-        shutil.move(partial, video.with_name(video.name + ".part"))
-    video.with_name(video.name + ".part").replace(video)
-    record = {"mp3_sha256": built.mp3.sha256, "audiogram": video.name}
-    write_text(_record_path(outputs), json.dumps(record, indent=2) + "\n")
+        _render(built.file(outputs.mp3.parent, "mp3"), artwork, captions, bite, part)
+    write_json(_record_path(outputs), {"mp3_sha256": built.mp3.sha256, "audiogram": video.name})
     return Promo(video, bite)
-
-
-def _label(hosts: tuple[str, ...]) -> str:
-    """The disclosure the clip carries at its top, as the feed and notes do."""
-    names = " and ".join(hosts) if len(hosts) < 3 else ", ".join(hosts)
-    return f"{names} {'is a synthetic voice' if len(hosts) == 1 else 'are synthetic voices'}"
 
 
 # An ASS subtitle script at the video's own size: the captions in a box over the lower
@@ -150,7 +141,7 @@ def _render(mp3: Path, artwork: Path, captions: Path, bite: Soundbite, out: Path
     args += ["-filter_complex", graph, "-map", "[video]", "-map", "[audio]"]
     args += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p"]
     args += ["-c:a", "aac", "-b:a", "128k", "-t", f"{bite.duration:.3f}"]
-    args += ["-movflags", "+faststart"]
+    args += ["-movflags", "+faststart", "-f", "mp4"]  # the temporary's name has no .mp4
     args += [str(out.resolve())]
     result = subprocess.run(args, capture_output=True, cwd=captions.parent, check=False)
     if result.returncode != 0:

@@ -120,11 +120,12 @@ def publish(
             manifest = _read_json(remote, MANIFEST, {})
             if not isinstance(manifest, dict):
                 manifest = {}  # only bookkeeping: files are compared afresh
-            entry = _entry(show, built, built_file, files, catalogue)
+            chapters = json.loads(built_file("chapters").read_text(encoding="utf-8"))
+            entry = _entry(show, built, built_file, files, chapters, catalogue)
             episodes = _episodes(catalogue, entry, remove, report)
             for name, source in files.items():
                 _copy(source, site / name)
-            pages = _pages(show, built_file, entry, episodes)
+            pages = _pages(show, built_file, entry, chapters, episodes)
             for page, text in pages.items():
                 write_text(site / page, text)
             for icon, data in icons(show.cover).items():
@@ -198,16 +199,16 @@ def _entry(
     built: Manifest,
     built_file: Callable[[str], Path],
     files: dict[str, Path],
+    chapters: dict[str, Any],
     catalogue: list[EpisodeEntry],
 ) -> EpisodeEntry:
     """The catalogue entry of the episode being published (its guid kept if it was
-    published before); ``files`` are its site paths."""
+    published before); ``files`` are its site paths, ``chapters`` its JSON chapters."""
     folder = f"episodes/{built.episode}"
     before = next((e for e in catalogue if e.episode == built.episode), None)
     guid = uuid.uuid5(uuid.NAMESPACE_URL, f"{show.base_url}/{folder}")
     by_suffix = {posixpath.splitext(path)[1]: path for path in files}
     opus = built_file("opus").stat().st_size
-    chapters = json.loads(built_file("chapters").read_text(encoding="utf-8"))
     return EpisodeEntry(
         episode=built.episode,
         guid=before.guid if before else f"urn:uuid:{guid}",
@@ -286,10 +287,10 @@ def _pages(
     show: Show,
     built_file: Callable[[str], Path],
     entry: EpisodeEntry,
+    chapters: dict[str, Any],
     episodes: list[EpisodeEntry],
 ) -> dict[str, str]:
     """The site's pages and catalogue by site path (the feed is written apart, last)."""
-    chapters = json.loads(built_file("chapters").read_text(encoding="utf-8"))
     transcript = json.loads(built_file("transcript").read_text(encoding="utf-8"))
     catalogue = [e.to_json() for e in episodes]
     return {

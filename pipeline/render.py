@@ -144,7 +144,7 @@ def _spoken(
         voices=production.voices,
         workers=workers,
         timing=timing,
-        pans={speaker: host.pan for speaker, host in production.script.meta.hosts.items()},
+        pans=production.script.meta.pans,
     )
 
 
@@ -158,12 +158,12 @@ class _Mastered:
     opus: OpusRendition | None  # encoding in the background
     state: tuple[Path, str] | None  # where to keep the render state, and the mix digest
 
-    def save_state(self, outputs: OutputSet) -> None:
-        """Keep what this render made, once its set is in place."""
+    def save_state(self, outputs: OutputSet, mp3_digest: str) -> None:
+        """Keep what this render made, once its set is in place (``mp3_digest``: the
+        MP3's SHA-256, as its manifest has it)."""
         if self.state is not None and self.report.passes:
             path, digest = self.state
-            mp3, opus = file_digest(outputs.mp3), file_digest(outputs.opus)
-            RenderState(digest, mp3, self.report, opus).save(path)
+            RenderState(digest, mp3_digest, self.report, file_digest(outputs.opus)).save(path)
 
 
 def _master(
@@ -248,14 +248,16 @@ def render(
         with watch.lap("mastering and encoding"):
             done = _master(mix, release, outputs, staging, stop, spec, cache, workers)
         with watch.lap("packaging"):
-            write_companions(production, mix, release, staging, done.mp3, done.report.measured)
+            manifest = write_companions(
+                production, mix, release, staging, done.mp3, done.report.measured
+            )
             target = (spec or Spec()).loudness_lufs
             overview = staging.path(outputs.overview)
             draw_overview(script, mix, done.report.measured, overview, target)
         with watch.lap("mastering and encoding"):
             if done.opus is not None:
                 done.opus.result()
-    done.save_state(outputs)
+    done.save_state(outputs, manifest.mp3.sha256)
     report, encoder = done.report, done.encoder
     last = encoder.last if encoder else None
     return RenderResult(

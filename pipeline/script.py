@@ -128,6 +128,11 @@ class EpisodeMeta:
     lines: dict[str, int] = field(default_factory=dict)
     """Front-matter line of each field, for errors about the files they name."""
 
+    @property
+    def pans(self) -> dict[str, float]:
+        """Where each host sits in the stereo mix, by speaker id."""
+        return {speaker: host.pan for speaker, host in self.hosts.items()}
+
 
 @dataclass(frozen=True)
 class Turn:

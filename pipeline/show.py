@@ -169,12 +169,7 @@ class Show:
         """What Apple Podcasts or Podcast Index would reject or flag in these settings, each
         led by the settings file's name."""
         found = []
-        host = (urllib.parse.urlsplit(self.base_url).hostname or "").lower()
-        if (
-            host in PLACEHOLDER_DOMAINS
-            or host.endswith(PLACEHOLDER_SUFFIXES)
-            or any(host.endswith("." + domain) for domain in PLACEHOLDER_DOMAINS)
-        ):
+        if _placeholder(urllib.parse.urlsplit(self.base_url).hostname or ""):
             found.append(f"base_url {self.base_url} is a placeholder domain: set the real one")
         if not self.base_url.startswith("https://"):
             found.append(
@@ -184,12 +179,7 @@ class Show:
         if not self.owner_name or not self.owner_email:
             found.append("no owner name and email: Apple Podcasts needs them to verify the show")
         else:
-            domain = self.owner_email.rpartition("@")[2].lower()
-            if (
-                "@" not in self.owner_email
-                or domain in PLACEHOLDER_DOMAINS
-                or domain.endswith(PLACEHOLDER_SUFFIXES)
-            ):
+            if "@" not in self.owner_email or _placeholder(self.owner_email.rpartition("@")[2]):
                 found.append(
                     f"owner email {self.owner_email} is a placeholder: Apple sends the "
                     "verification code there"
@@ -297,6 +287,14 @@ def parse_target(doc: YamlDoc | None, raw: Any, where: Path | None = None) -> Ta
         base = where or (doc.path.parent if doc else Path.cwd())
         settings["path"] = base / settings["path"]
     return cls(**settings)
+
+
+def _placeholder(domain: str) -> bool:
+    """Whether ``domain`` is one reserved for examples and tests, or a subdomain of one."""
+    domain = domain.lower()
+    return domain in PLACEHOLDER_DOMAINS or domain.endswith(
+        PLACEHOLDER_SUFFIXES + tuple("." + name for name in PLACEHOLDER_DOMAINS)
+    )
 
 
 def _license(doc: YamlDoc, raw: Any) -> tuple[str, str | None]:

@@ -87,7 +87,10 @@ def synthesize(
     unmeasured and keeps nothing in the cache (QA, at another sample rate)."""
     timing = timing or Timing()
     cache = cache if measure else None
-    headrooms = {speaker: headroom_db(pan) for speaker, pan in (pans or {}).items()}
+    # Every speaker's limiter headroom, for where the host sits (level.headroom_db).
+    where = pans or {}
+    speakers = {u.turn.speaker for u in utterances}
+    headrooms = {speaker: headroom_db(where.get(speaker, 0.0)) for speaker in speakers}
     keys, done = _cached(utterances, engines, cache, timing, headrooms)
     todo = _to_speak(keys, done)
     settings = (sample_rate, timing, measure)
@@ -148,7 +151,7 @@ def _cached(
     the cache holds."""
 
     def levelling(speaker: str) -> str:  # a centred voice keeps the keys it always had
-        room = headrooms.get(speaker, MASTER_HEADROOM_DB)
+        room = headrooms[speaker]
         return LEVEL_VERSION if room == MASTER_HEADROOM_DB else f"{LEVEL_VERSION} room {room:g}"
 
     keys = [
@@ -193,7 +196,7 @@ def _speak_in_workers(
                 utterances[i].turn.speaker,
                 utterances[i].sentences,
                 *settings,
-                headrooms.get(utterances[i].turn.speaker, MASTER_HEADROOM_DB),
+                headrooms[utterances[i].turn.speaker],
             ),
             voices[utterances[i].turn.speaker].timeout,
         )
@@ -333,7 +336,7 @@ def _speak(
 ) -> Said:
     engine = engines[utterance.turn.speaker]
     rate, timing, measure = settings
-    headroom = headrooms.get(utterance.turn.speaker, MASTER_HEADROOM_DB)
+    headroom = headrooms[utterance.turn.speaker]
     try:
         said = spoken(engine, utterance.sentences, rate, timing, measure, None, headroom)
     except EngineFailure as exc:
