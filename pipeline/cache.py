@@ -1,12 +1,12 @@
 """Content-addressed caches under the project's ``build/cache/`` (``project_cache``):
-synthesized turns, and encoded MP3 segments, each kept by a key that hashes everything
+synthesized turns, and encoded MP3 and Opus segments, each kept by a key that hashes everything
 that made it.
 
 A turn's key is a SHA-256 of everything that changes its audio: the speech text (which
 carries the lexicon's phonemes or respellings), the engine's fingerprint (engine and
 package version, the model file's own hash, speaker, pace), the levelling and timing
 settings and ``CACHE_VERSION`` (how turns are trimmed and resampled). A segment's key
-hashes its samples, the mastering filters and the encoder (``pipeline/mp3.py``). A stale
+hashes its samples, the mastering filters and the encoder (``pipeline/segments.py``). A stale
 entry can therefore never be found.
 
 Each entry is its data plus a small JSON record holding the data's SHA-256, written data
@@ -179,14 +179,17 @@ class SegmentReading:
 
 @dataclass(frozen=True)
 class SegmentCache:
-    """Encoded MP3 segments by key: their frames and what the meter read of them."""
+    """Encoded segments by key: their frames and what the meter read of them."""
 
     folder: Path
     """The cache folder."""
 
+    suffix: str = ".mp3"
+    """The data files' suffix: the codec's."""
+
     @property
     def _store(self) -> BlobStore:
-        return BlobStore(self.folder, ".mp3")
+        return BlobStore(self.folder, self.suffix)
 
     def get(self, key: str) -> tuple[bytes, SegmentReading] | None:
         """The frames and reading under ``key``; None if absent, half-written or corrupt."""

@@ -60,9 +60,10 @@ def measure(path: Path, peak: bool = True) -> Measurement:
     return _meter(["-i", str(path)], b"", str(path), peak)
 
 
-def measure_mp3(frames: bytes, what: str = "MP3 frames") -> Measurement:
-    """The same, of bare MP3 frames (no header) as decoded, given on ffmpeg's stdin."""
-    return _meter(["-f", "mp3", "-i", "pipe:0"], frames, what, True)
+def measure_stream(data: bytes, form: str, what: str) -> Measurement:
+    """The same, of a stream in ffmpeg's format ``form`` (bare MP3 frames: "mp3"), as
+    decoded, given on ffmpeg's stdin."""
+    return _meter(["-f", form, "-i", "pipe:0"], data, what, True)
 
 
 def _meter(source: list[str], data: bytes, what: str, peak: bool) -> Measurement:

@@ -4,7 +4,7 @@ The chain runs inside ffmpeg while the MP3 is encoded: a gain to the loudness ta
 ffmpeg's ``alimiter`` at four times the sample rate (so it sees the peaks between samples),
 then back to 44.1 kHz. The result is measured on the encoded MP3 itself with ffmpeg's
 ``ebur128`` filter, each segment's frames decoded as they were encoded
-(``pipeline/mp3.py``): the highest true peak, and the integrated loudness gated from all
+(``pipeline/segments.py``): the highest true peak, and the integrated loudness gated from all
 the segments' 400 ms blocks together (``pipeline/loudness.py``). If the limiter ate
 loudness or the encoder pushed a peak over the ceiling, the gain and limit are corrected
 and the MP3 is encoded again, up to ``passes`` times. A render after an edit starts from
@@ -22,10 +22,10 @@ import numpy as np
 
 from pipeline.delivery import MASTER_LUFS, SPEECH_LUFS
 from pipeline.errors import PipelineError
-from pipeline.loudness import Measurement, integrated, short_term
+from pipeline.loudness import Measurement
 
 if TYPE_CHECKING:
-    from pipeline.mp3 import Encoded
+    from pipeline.segments import Encoded
 
 OVERSAMPLE = 4
 
@@ -103,7 +103,7 @@ class MasterReport:
 
 class Encoder(Protocol):
     """Writes the mix through a filter graph and meters what it wrote
-    (``pipeline/mp3.py``'s ``SegmentEncoder``)."""
+    (``pipeline/segments.py``'s ``SegmentEncoder``)."""
 
     @property
     def sample_rate(self) -> int:
@@ -158,13 +158,7 @@ def master(
     while True:
         done += 1
         encoded = encoder.encode(chain(gain_db, limit_db, rate))
-        measured = Measurement(
-            loudness_lufs=integrated(encoded.momentary),
-            true_peak_db=encoded.true_peak_db,
-            times=encoded.times,
-            momentary=encoded.momentary,
-            short_term=short_term(encoded.momentary),
-        )
+        measured = encoded.measurement()
         if not np.isfinite(measured.loudness_lufs):
             raise PipelineError("the mix is silent: nothing to master")
         aim = spec.keep_lu if previous is not None and done == 1 else spec.aim_lu

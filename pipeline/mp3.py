@@ -1,52 +1,36 @@
-"""MP3 encoding a segment at a time, so an edit re-encodes only the part it changed.
+"""The MP3 codec of the segment encoder (``pipeline/segments.py``): LAME through ffmpeg.
 
-The mix is cut at MPEG frame boundaries (1152 samples; chapters start on them, see
-``pipeline/assemble.py``). Each segment goes through the mastering filters and LAME with
-``CONTEXT_FRAMES`` of its neighbours' audio before and after it, so the limiter and the
-encoder reach its edges in the state one continuous encode would have; only the frames
-that belong to the segment are kept. LAME's bit reservoir is off, so no frame borrows bits
-from the one before it, and the kept frames of all segments join into one valid stream
-(the tests decode it against the mix). Segments are encoded in parallel, and with a cache
-each one's frames are kept under a hash of everything that made them (its samples and
-context, the filters, the encoder settings): after an edit only the segments whose audio
-changed are encoded again.
-
-The joined frames get ffmpeg's Info header (frame count, size, seek table), into which the
-encoder delay and padding of the LAME tag are written, so gapless decoders give back
-exactly the mix's samples.
+LAME's bit reservoir is off, so no frame borrows bits from the one before it and the kept
+frames of all segments join into one valid stream (the tests decode it against the mix);
+a segment gets ``CONTEXT_FRAMES`` of its neighbours each side (0.1 s: the limiter's
+release, the MDCT overlap). The joined frames get ffmpeg's Info header (frame count,
+size, seek table), into which the encoder delay and padding of the LAME tag are written,
+so gapless decoders give back exactly the mix's samples.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import io
-import itertools
 import shutil
 import subprocess
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from mutagen.mp3 import HeaderNotFoundError, MPEGFrame
 
-from pipeline.audio import Audio
-from pipeline.cache import SegmentCache, SegmentReading
+from pipeline.cache import SegmentReading
 from pipeline.delivery import BITRATE, FRAME, SAMPLE_RATE
 from pipeline.errors import PipelineError
 from pipeline.files import temporary_name
-from pipeline.loudness import BLOCK_S, measure_mp3, require_ffmpeg
+from pipeline.loudness import BLOCK_S, Measurement, measure_stream, require_ffmpeg
 
 LAME_SCALE_DB = -0.446  # LAME scales its input by 0.95 by default: the file is this much quieter
 ENCODER_DELAY = 576  # LAME's priming samples, written to the LAME tag
 DECODER_DELAY = 529  # the decoder's own delay: 576 + 529 samples come before the audio
 CONTEXT_FRAMES = 4  # 0.1 s of context each side: the limiter's release, the MDCT overlap
-# Cuts go this far before a chapter's first sound: then neither side's context reaches the
-# other side's sound as long as 0.24 s of silence comes first (the music gap is 0.3 s).
-LEAD_FRAMES = CONTEXT_FRAMES + 1
-SPAN = 2048 * FRAME  # longest segment, 53 s: an edit re-encodes about this much
 SEGMENT_VERSION = 1  # bump when the way a segment is encoded changes
 _LAME_DELAY = 141  # LAME tag offsets from the "Info" tag (ffmpeg's mp3enc.c)
 _LAME_TAG_CRC = 154
@@ -54,171 +38,46 @@ _CRC_SPAN = 190  # the tag CRC covers the frame's first 190 bytes (CRC field zer
 
 
 @dataclass(frozen=True)
-class Segment:
-    """A run of whole frames of the mix, encoded on its own."""
+class Mp3Codec:
+    """CBR MP3 at ``bitrate``, 44.1 kHz, bit reservoir off (see above)."""
 
-    start: int
-    """First sample (a multiple of ``FRAME``)."""
+    bitrate: str = BITRATE
+    """Constant bitrate."""
 
-    end: int
-    """One past the last sample (a multiple of ``FRAME``, or the mix's end)."""
+    frame: int = FRAME
+    rate: int = SAMPLE_RATE
+    before: int = CONTEXT_FRAMES
+    after: int = CONTEXT_FRAMES
+    level_db: float = LAME_SCALE_DB
+    preroll: int = 2  # the first kept frame is decoded whole (the bit reservoir is off)
 
+    def settings(self) -> str:
+        """The segment key's codec part (the key's text since MP3 segments were first kept)."""
+        return f"mp3-segment {SEGMENT_VERSION} {encoder_version()} {self.bitrate}"
 
-@dataclass(frozen=True)
-class Encoded:
-    """An MP3 written from segments."""
+    def frames(self, window: np.ndarray, filters: str) -> list[bytes]:
+        """The window through ``filters`` and LAME, frame by frame."""
+        output = ["-ar", str(SAMPLE_RATE), "-c:a", "libmp3lame", "-b:a", self.bitrate]
+        output += ["-reservoir", "0", "-write_xing", "0", "-id3v2_version", "0", "-f", "mp3"]
+        return split_frames(encode_pcm(window, filters, output))
 
-    path: Path
-    """The file."""
+    def meter(self, frames: Sequence[bytes], lead: int) -> SegmentReading:
+        """The frames as decoded, through ffmpeg's meter (see ``segment_reading``)."""
+        measured = measure_stream(b"".join(frames), "mp3", "a segment")
+        return segment_reading(measured, lead * FRAME / SAMPLE_RATE)
 
-    true_peak_db: float
-    """Highest true peak of the decoded segments (dBTP)."""
+    def pack(self, frames: Sequence[bytes]) -> bytes:
+        """The frames, joined."""
+        return b"".join(frames)
 
-    times: tuple[float, ...]
-    """Seconds at which the segments' momentary loudness was read, every 100 ms (not in
-    the first 400 ms of a segment: a block there would reach into its neighbour)."""
-
-    momentary: tuple[float, ...]
-    """Momentary loudness (400 ms) at each of ``times``, LUFS: the blocks whose gating
-    gives the file's integrated loudness (``pipeline/loudness.py``)."""
-
-    encoded: int
-    """Segments encoded this time."""
-
-    reused: int
-    """Segments whose frames came from the cache."""
-
-
-def segments(
-    length: int, anchors: Sequence[int], span: int = SPAN, lead: int = LEAD_FRAMES * FRAME
-) -> list[Segment]:
-    """The mix of ``length`` samples cut ``lead`` samples before each of the ``anchors``
-    that fall on a frame (chapter starts), and every ``span`` samples after that. Cutting
-    in the silence before a chapter keeps each side's context out of the other's sound,
-    and the cuts stay put, relative to their chapter, when something before it changes
-    length: an edit re-encodes only the segments it reaches."""
-    starts = sorted({0} | {a - lead for a in anchors if lead < a < length and a % FRAME == 0})
-    cuts = [c for a, b in itertools.pairwise([*starts, length]) for c in range(a, b, span)]
-    return [Segment(a, b) for a, b in itertools.pairwise([*cuts, length])]
+    def write(self, parts: Sequence[tuple[bytes, int | None]], path: Path, length: int) -> None:
+        """The segments' frames as one gapless MP3 of ``length`` samples (cuts fall on
+        frames, so every segment's frames are taken)."""
+        _join([data for data, _ in parts], path)
+        _write_lame_delay(path, length)
 
 
-@dataclass
-class SegmentEncoder:
-    """The mix's encoder, which mastering drives (``pipeline/master.py``): each pass
-    writes ``path`` through new filters, a segment at a time, on ``workers`` threads,
-    encoding again only the segments ``cache`` does not hold."""
-
-    audio: Audio
-    """The mix."""
-
-    path: Path
-    """Where the MP3 goes."""
-
-    chapters: Sequence[int] = ()
-    """Chapter starts (samples): segments are cut just before them (see ``segments``)."""
-
-    cache: SegmentCache | None = None
-    """Segments already encoded (None: encode every one)."""
-
-    workers: int = 1
-    """Segments encoded at once."""
-
-    last: Encoded | None = None
-    """What the last pass wrote."""
-
-    @property
-    def sample_rate(self) -> int:
-        """The mix's sample rate."""
-        return self.audio.sample_rate
-
-    @property
-    def level_db(self) -> float:
-        """How much quieter the file is than what the filters give it (LAME's scale)."""
-        return LAME_SCALE_DB
-
-    def encode(self, filters: str) -> Encoded:
-        """Write the MP3 through ``filters`` (an ffmpeg filter graph)."""
-        samples, rate = self.audio.samples, self.audio.sample_rate
-        parts = segments(len(samples), self.chapters)
-        self.last = encode_segments(
-            samples, rate, parts, filters, self.path, self.cache, self.workers
-        )
-        return self.last
-
-
-def encode_segments(
-    samples: np.ndarray,
-    rate: int,
-    parts: Sequence[Segment],
-    filters: str,
-    path: Path,
-    cache: SegmentCache | None = None,
-    workers: int = 1,
-    bitrate: str = BITRATE,
-) -> Encoded:
-    """Encode ``samples`` (mono, or stereo as (n, 2)) through ``filters`` to a CBR MP3 at
-    ``path``, a segment at a time (in parallel, on ``workers`` threads driving ffmpeg),
-    reusing cached segments."""
-    if rate != SAMPLE_RATE:
-        raise ValueError(f"segments are cut on {SAMPLE_RATE} Hz frames, not {rate} Hz")
-    length = len(samples)
-
-    def one(part: Segment) -> tuple[bytes, SegmentReading, bool]:
-        return _encode_segment(samples, part, filters, bitrate, cache)
-
-    pool = ThreadPoolExecutor(max_workers=max(1, workers))
-    try:
-        results = list(pool.map(one, parts))
-    finally:  # on Ctrl-C, start no more segments
-        pool.shutdown(wait=True, cancel_futures=True)
-    _join([data for data, _, _ in results], path)
-    _write_lame_delay(path, length)
-    times = [
-        part.start / SAMPLE_RATE + t
-        for part, (_, reading, _) in zip(parts, results, strict=True)
-        for t in reading.times
-    ]
-    return Encoded(
-        path=path,
-        true_peak_db=max(reading.true_peak_db for _, reading, _ in results),
-        times=tuple(times),
-        momentary=tuple(m for _, reading, _ in results for m in reading.momentary),
-        encoded=sum(1 for *_, new in results if new),
-        reused=sum(1 for *_, new in results if not new),
-    )
-
-
-def _encode_segment(
-    samples: np.ndarray,
-    part: Segment,
-    filters: str,
-    bitrate: str,
-    cache: SegmentCache | None,
-) -> tuple[bytes, SegmentReading, bool]:
-    """One segment's frames and reading, from the cache or encoded now (and whether it was
-    encoded now), with ``CONTEXT_FRAMES`` of its neighbours around it (see above)."""
-    length = len(samples)
-    last = part.end == length
-    lo = max(0, part.start - CONTEXT_FRAMES * FRAME)
-    hi = length if last else min(length, part.end + CONTEXT_FRAMES * FRAME)
-    window = samples[lo:hi]
-    skip, keep = (part.start - lo) // FRAME, None if last else (part.end - part.start) // FRAME
-    key = _key(window, filters, bitrate, skip, keep)
-    found = cache.get(key) if cache is not None else None
-    if found is not None:
-        return *found, False
-    frames = split_frames(_lame(window, SAMPLE_RATE, filters, bitrate))
-    kept = frames[skip:] if keep is None else frames[skip : skip + keep]
-    if keep is not None and len(kept) != keep:
-        raise PipelineError(f"LAME gave {len(frames)} frames for a {hi - lo}-sample segment")
-    # Decoded from up to two frames earlier, so the first kept frame is decoded whole.
-    before = min(skip, 2)
-    frames_read = b"".join(frames[skip - before : skip + len(kept)])
-    reading = _meter(frames_read, before * FRAME / SAMPLE_RATE)
-    data = b"".join(kept)
-    if cache is not None:
-        cache.put(key, data, reading)
-    return data, reading, True
+MP3 = Mp3Codec()
 
 
 def _join(segments: list[bytes], path: Path) -> None:
@@ -257,13 +116,6 @@ def encoder_version() -> str:
     return _run(args, b"").stdout.decode("utf-8", errors="replace").splitlines()[0]
 
 
-def _key(window: np.ndarray, filters: str, bitrate: str, skip: int, keep: int | None) -> str:
-    settings = f"{SEGMENT_VERSION} {encoder_version()} {bitrate} {filters} {skip} {keep}"
-    digest = hashlib.sha256(f"mp3-segment {settings}\0".encode())
-    digest.update(memoryview(np.ascontiguousarray(window, dtype="<f4")))
-    return digest.hexdigest()
-
-
 def _run(args: list[str], data: bytes | memoryview) -> subprocess.CompletedProcess[bytes]:
     result = subprocess.run(args, input=data, capture_output=True, check=False)
     if result.returncode != 0:
@@ -272,22 +124,20 @@ def _run(args: list[str], data: bytes | memoryview) -> subprocess.CompletedProce
     return result
 
 
-def _lame(window: np.ndarray, rate: int, filters: str, bitrate: str) -> bytes:
-    """The window through ``filters`` and LAME: bare frames, no header frame, no tag."""
+def encode_pcm(window: np.ndarray, filters: str, output: list[str]) -> bytes:
+    """The window (mix samples, 32-bit float) through ``filters`` and the encoder that
+    ffmpeg's ``output`` arguments name, as the bytes it writes to its stdout."""
     channels = str(window.shape[1] if window.ndim == 2 else 1)
-    args = [require_ffmpeg(), "-hide_banner", "-loglevel", "error", "-f", "f32le", "-ar", str(rate)]
-    args += ["-ac", channels, "-i", "pipe:0", "-af", filters, "-ar", str(SAMPLE_RATE)]
-    args += ["-ac", channels]
-    args += ["-c:a", "libmp3lame", "-b:a", bitrate, "-reservoir", "0"]
-    args += ["-write_xing", "0", "-id3v2_version", "0", "-f", "mp3", "pipe:1"]
+    args = [require_ffmpeg(), "-hide_banner", "-loglevel", "error", "-f", "f32le"]
+    args += ["-ar", str(SAMPLE_RATE), "-ac", channels, "-i", "pipe:0", "-af", filters]
+    args += ["-ac", channels, *output, "pipe:1"]
     # As bytes: subprocess counts a memoryview in items, and a float is four of them.
     return _run(args, memoryview(np.ascontiguousarray(window, dtype="<f4")).cast("B")).stdout
 
 
-def _meter(frames: bytes, lead_s: float) -> SegmentReading:
-    """A segment's frames as decoded, through ffmpeg's ebur128 meter: its true peak, and
-    its momentary loudness every 100 ms from 400 ms after ``lead_s`` (where it starts)."""
-    measured = measure_mp3(frames, "a segment")
+def segment_reading(measured: Measurement, lead_s: float) -> SegmentReading:
+    """What the meter read of a segment decoded from ``lead_s`` before its start: its true
+    peak, and its momentary loudness every 100 ms from 400 ms into the segment."""
     ticks = [
         (round(t - lead_s, 3), m)
         for t, m in zip(measured.times, measured.momentary, strict=True)

@@ -2,96 +2,185 @@
 apps that take a ``podcast:alternateEnclosure``.
 
 Opus is encoded from the mix (not from the MP3: no second lossy generation) through the
-mastering chain, resampled to 48 kHz, Opus's own rate, in the background while the render
-writes the other files. Two things differ from the MP3, and both are measured on the
-encoded file: LAME scales its input by 0.95 (-0.45 dB), which the MP3's mastering gain
-already makes up, so the Opus gets that much less gain to come out as loud; and Opus
-overshoots the limiter's peaks more than LAME does (about 1.6 dB at 64 kb/s against 0.7),
-so its limiter starts lower, and lower again until the file's true peak meets the spec.
+mastering chain, resampled to 48 kHz, Opus's own rate, a segment at a time like the MP3
+(``pipeline/segments.py``), so an edit encodes again only the segments it changed. Opus
+packets are 20 ms; segments are cut on that grid (882 samples of the mix, 960 of the
+file), and the kept packets of all segments are written as one Ogg stream (mutagen's
+``OggPage`` writes the pages and their checksums). A segment is encoded with ``CONTEXT``
+packets of its neighbours on each side: the encoder reaches the cut in the state one
+continuous encode would have, and the decoder, which crosses from one segment's packets
+to the next, hears no seam (the tests hold the error at the cuts to the coding noise).
+
+Two things differ from the MP3, and both are measured on the encoded segments: LAME
+scales its input by 0.95 (-0.45 dB), which the MP3's mastering gain already makes up, so
+the Opus gets that much less gain to come out as loud; and Opus overshoots the limiter's
+peaks more than LAME does (about 1.6 dB at 64 kb/s against 0.7), so its limiter starts
+lower, and lower again until the file's true peak meets the spec.
 """
 
 from __future__ import annotations
 
-import subprocess
+import functools
+import io
+import struct
 import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from mutagen.ogg import OggPage
 
 from pipeline.audio import Audio
-from pipeline.delivery import OPUS_BITRATE
+from pipeline.cache import SegmentCache, SegmentReading
+from pipeline.delivery import OPUS_BITRATE, SAMPLE_RATE
 from pipeline.errors import PipelineError
-from pipeline.loudness import Measurement, measure, require_ffmpeg
+from pipeline.files import write_bytes
+from pipeline.loudness import Measurement, measure_stream
 from pipeline.master import Spec, chain
-from pipeline.mp3 import LAME_SCALE_DB
+from pipeline.mp3 import LAME_SCALE_DB, encode_pcm, encoder_version, segment_reading
+from pipeline.segments import SegmentEncoder, Stopped
 
 OPUS_RATE = 48_000
+PACKET = 960  # samples of a 20 ms Opus packet at 48 kHz
+CONTEXT = 5  # packets (0.1 s) of the neighbours encoded each side of a segment
 OPUS_MARGIN_DB = 1.0  # Opus's limiter starts this much under the MP3's, for its overshoot
 PASSES = 3
-OPUS_VERSION = f"1 {OPUS_BITRATE} scale {LAME_SCALE_DB} margin {OPUS_MARGIN_DB} {PASSES}"
+SEGMENT_VERSION = 1  # bump when the way a segment is encoded changes
+OPUS_VERSION = f"2 {OPUS_BITRATE} scale {LAME_SCALE_DB} margin {OPUS_MARGIN_DB} {PASSES}"
 OPUS_TYPE = "audio/ogg"
 """What servers send it as (an Ogg file); the feed adds ``codecs="opus"``."""
+_SERIAL = 0x4C694146  # the Ogg stream's serial number: fixed, so the same mix gives the same file
+_VENDOR = b"Life is Artificial pipeline"
 
 
-class OpusEncode:
-    """An Opus encode running in ffmpeg while the caller goes on: ``audio`` through
-    ``filters`` (the mastering chain) to Ogg Opus at ``path``. ``wait`` for it; ``kill``
-    it if the render stops first, so Ctrl-C or SIGTERM never waits for it."""
+@dataclass(frozen=True)
+class OpusCodec:
+    """Ogg Opus at ``bitrate``, 48 kHz, 20 ms packets (see above)."""
 
-    def __init__(self, audio: Audio, filters: str, path: Path, bitrate: str = OPUS_BITRATE):
-        samples = np.ascontiguousarray(audio.samples, dtype="<f4")
-        channels = samples.shape[1] if samples.ndim == 2 else 1
-        args = [require_ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-f", "f32le"]
-        args += ["-ar", str(audio.sample_rate), "-ac", str(channels), "-i", "pipe:0"]
-        args += ["-af", filters, "-ar", str(OPUS_RATE), "-c:a", "libopus", "-b:a", bitrate]
-        args += ["-application", "audio", "-map_metadata", "-1", "-f", "ogg", str(path)]
-        self.process = subprocess.Popen(
-            args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        # As bytes: a memoryview of floats counts items, and a float is four bytes.
-        self.data = memoryview(samples).cast("B")
-        self.error = b""
-        self.thread = threading.Thread(target=self._feed, daemon=True)
-        self.thread.start()
+    bitrate: str = OPUS_BITRATE
+    """Target bitrate (VBR)."""
 
-    def _feed(self) -> None:
-        process = self.process
-        assert process.stdin is not None and process.stderr is not None
-        try:
-            for start in range(0, len(self.data), 1 << 20):
-                process.stdin.write(self.data[start : start + (1 << 20)])
-            process.stdin.close()
-        except (BrokenPipeError, ValueError, OSError):
-            pass  # ffmpeg stopped: its error says why
-        self.error = process.stderr.read()
+    channels: int = 2
+    frame: int = PACKET * SAMPLE_RATE // OPUS_RATE  # 882 samples of the mix
+    rate: int = OPUS_RATE
+    before: int = CONTEXT
+    after: int = CONTEXT
+    level_db: float = 0.0
+    preroll: int = 4  # 80 ms: a decoder that starts there has converged (RFC 7845 4.6)
 
-    def wait(self) -> None:
-        """Wait for the file; an error if ffmpeg failed."""
-        self.thread.join()
-        if self.process.wait() != 0:
-            detail = self.error.decode("utf-8", errors="replace").strip()[-300:]
-            raise PipelineError(f"ffmpeg could not write the Opus rendition: {detail}")
+    def settings(self) -> str:
+        """The segment key's codec part."""
+        return f"opus-segment {SEGMENT_VERSION} {encoder_version()} {self.bitrate}"
 
-    def kill(self) -> None:
-        """Stop it now (the render is stopping)."""
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
+    def frames(self, window: np.ndarray, filters: str) -> list[bytes]:
+        """The window through ``filters`` and libopus, packet by packet."""
+        output = ["-ar", str(OPUS_RATE), "-c:a", "libopus", "-b:a", self.bitrate]
+        output += ["-application", "audio", "-frame_duration", "20"]
+        output += ["-map_metadata", "-1", "-fflags", "+bitexact", "-f", "ogg"]
+        pages = _pages(encode_pcm(window, filters, output))
+        head, _tags, *packets = OggPage.to_packets(pages)
+        if _preskip(head) != preskip():
+            raise PipelineError(f"libopus began a segment with {_preskip(head)} samples of delay")
+        return packets
+
+    def meter(self, frames: Sequence[bytes], lead: int) -> SegmentReading:
+        """The packets as decoded, through ffmpeg's meter (``pipeline/mp3.py``'s
+        ``segment_reading``): the ``lead`` packets are decoded but not heard (a decoder
+        starting afresh rings for a packet or two), as a player that seeks does."""
+        stream = ogg_opus(frames, self.channels, None, preskip() + lead * PACKET)
+        return segment_reading(measure_stream(stream, "ogg", "an Opus segment"), 0.0)
+
+    def pack(self, frames: Sequence[bytes]) -> bytes:
+        """The packets, each after its length (two bytes: a packet is at most 1275)."""
+        return b"".join(struct.pack(">H", len(p)) + p for p in frames)
+
+    def write(self, parts: Sequence[tuple[bytes, int | None]], path: Path, length: int) -> None:
+        """The segments' packets (of each, as many as it has a place for) as one Ogg Opus
+        file of ``length`` mix samples."""
+        packets = [packet for data, count in parts for packet in _unpack(data)[:count]]
+        samples = round(length * OPUS_RATE / SAMPLE_RATE)
+        if len(packets) * PACKET < samples + preskip():
+            raise PipelineError(f"{len(packets)} Opus packets cannot hold {samples} samples")
+        write_bytes(path, ogg_opus(packets, self.channels, samples))
+
+
+OPUS = OpusCodec()
+
+
+@functools.cache
+def preskip() -> int:
+    """libopus's delay at 48 kHz (its lookahead), read from an encode of silence: every
+    segment's packets start that far before their samples, and so does the file."""
+    output = ["-ar", str(OPUS_RATE), "-c:a", "libopus", "-application", "audio", "-f", "ogg"]
+    pages = _pages(encode_pcm(np.zeros((PACKET, 2), np.float32), "anull", output))
+    return _preskip(OggPage.to_packets(pages)[0])
+
+
+def _pages(data: bytes) -> list[OggPage]:
+    stream, pages = io.BytesIO(data), []
+    while stream.tell() < len(data):
+        pages.append(OggPage(stream))
+    return pages
+
+
+def _preskip(head: bytes) -> int:
+    if not head.startswith(b"OpusHead"):
+        raise PipelineError("libopus wrote no Opus header")
+    return struct.unpack_from("<H", head, 10)[0]
+
+
+def _unpack(data: bytes) -> list[bytes]:
+    packets, at = [], 0
+    while at < len(data):
+        (size,) = struct.unpack_from(">H", data, at)
+        packets.append(data[at + 2 : at + 2 + size])
+        at += 2 + size
+    return packets
+
+
+def ogg_opus(
+    packets: Sequence[bytes], channels: int, samples: int | None, delay: int | None = None
+) -> bytes:
+    """An Ogg Opus stream (RFC 7845) of 20 ms ``packets`` whose first ``delay`` samples
+    are not heard (default ``preskip()``) and that holds ``samples`` (None: all the
+    packets hold)."""
+    delay = preskip() if delay is None else delay
+    head = b"OpusHead" + struct.pack("<BBHIhB", 1, channels, delay, OPUS_RATE, 0, 0)
+    tags = b"OpusTags" + struct.pack("<I", len(_VENDOR)) + _VENDOR + struct.pack("<I", 0)
+    pages, page, lacing, count = [[head], [tags]], [], 0, 0
+    for packet in packets:
+        need = len(packet) // 255 + 1
+        if lacing + need > 255 or len(page) == 50:  # a page a second, at most 255 lacings
+            pages.append(page)
+            page, lacing = [], 0
+        page.append(packet)
+        lacing += need
+    pages.append(page)
+    data = []
+    for sequence, held in enumerate(pages):
+        ogg = OggPage()
+        ogg.serial, ogg.sequence, ogg.packets = _SERIAL, sequence, held
+        count += len(held) if sequence > 1 else 0
+        ogg.position = count * PACKET if sequence > 1 else 0
+        ogg.first, ogg.last = sequence == 0, sequence == len(pages) - 1
+        if ogg.last and samples is not None:
+            ogg.position = delay + samples  # the end trimmed to the mix's length
+        data.append(ogg.write())
+    return b"".join(data)
 
 
 class OpusRendition:
-    """The Opus rendition of a mix mastered at ``gain_db`` and ``limit_db`` (the MP3's
-    ``MasterReport``), made in the background at ``path`` to ``spec``: ``result`` waits for
-    it and gives its measurement; ``kill`` stops it."""
+    """The Opus rendition of a mix mastered at ``gain_db`` (the MP3's ``MasterReport``),
+    limited at ``limit_db`` (the MP3's limit less ``OPUS_MARGIN_DB``, or where the last
+    render's Opus ended), made in the background by ``encoder`` to ``spec``: ``result``
+    waits for it and gives its measurement; ``kill`` stops it."""
 
     def __init__(
-        self, audio: Audio, gain_db: float, limit_db: float, path: Path, spec: Spec
+        self, encoder: SegmentEncoder, gain_db: float, limit_db: float, spec: Spec
     ) -> None:
-        self.audio, self.path, self.spec = audio, path, spec
-        self.gain_db = gain_db + LAME_SCALE_DB
-        self.limit_db = limit_db - OPUS_MARGIN_DB
-        self.encode: OpusEncode | None = None
-        self.stopped = False
+        self.encoder, self.spec = encoder, spec
+        self.gain_db, self.limit_db = gain_db + LAME_SCALE_DB, limit_db
         self.outcome: Measurement | PipelineError | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -99,14 +188,8 @@ class OpusRendition:
     def _run(self) -> None:
         try:
             for _ in range(PASSES):
-                rate = self.audio.sample_rate
-                self.encode = OpusEncode(
-                    self.audio, chain(self.gain_db, self.limit_db, rate), self.path
-                )
-                self.encode.wait()
-                if self.stopped:
-                    return
-                measured = measure(self.path)
+                encoded = self.encoder.encode(chain(self.gain_db, self.limit_db, OPUS_RATE))
+                measured = encoded.measurement()
                 over = measured.true_peak_db - self.spec.true_peak_db
                 if over <= 0:
                     self.outcome = self._checked(measured)
@@ -116,6 +199,8 @@ class OpusRendition:
                 f"the Opus rendition's true peak stayed over {self.spec.true_peak_db} dBTP "
                 f"after {PASSES} encodes ({measured.true_peak_db:.1f} dBTP)"
             )
+        except Stopped:
+            self.outcome = PipelineError("the Opus rendition was stopped")
         except PipelineError as exc:
             self.outcome = exc
 
@@ -136,7 +221,15 @@ class OpusRendition:
         raise self.outcome or PipelineError("the Opus rendition was stopped")
 
     def kill(self) -> None:
-        """Stop it now (the render is stopping)."""
-        self.stopped = True
-        if self.encode is not None:
-            self.encode.kill()
+        """Stop it (the render is stopping): no segment is started after this, and the one
+        being encoded is let finish (a fraction of a second), so nothing is left behind."""
+        self.encoder.stop.set()
+        self.thread.join()
+
+
+def opus_encoder(
+    audio: Audio, path: Path, chapters: Sequence[int], cache: Path | None, workers: int
+) -> SegmentEncoder:
+    """The segment encoder of the Opus rendition of ``audio`` at ``path``."""
+    segments = SegmentCache(cache, ".opus") if cache is not None else None
+    return SegmentEncoder(audio, path, OPUS, chapters, segments, workers)

@@ -17,12 +17,13 @@ from pipeline.cache import SegmentCache, TurnCache
 from pipeline.files import file_digest, read_json_record, write_text
 from pipeline.loudness import require_ffmpeg
 from pipeline.master import MasterReport, Spec, master
-from pipeline.mp3 import SegmentEncoder
-from pipeline.opus import OPUS_VERSION, OpusRendition
+from pipeline.mp3 import MP3
+from pipeline.opus import OPUS_MARGIN_DB, OPUS_VERSION, OpusRendition, opus_encoder
 from pipeline.outputs import OutputSet, Staging
 from pipeline.overview import draw_overview
 from pipeline.package import Release, tag_mp3, write_companions
 from pipeline.production import Production, prepare
+from pipeline.segments import SegmentEncoder
 from pipeline.synthesize import SpokenTurn, default_workers, synthesize
 from pipeline.timing import Timing
 
@@ -87,6 +88,9 @@ class RenderState:
     opus: str = ""
     """SHA-256 of the Opus rendition it wrote."""
 
+    opus_limit_db: float | None = None
+    """Where the Opus rendition's limiter ended (its segments are kept under it)."""
+
     @staticmethod
     def path(cache: Path, output: Path) -> Path:
         """Where the state of renders to ``output`` is kept in ``cache``."""
@@ -104,6 +108,7 @@ class RenderState:
                     str(record["output"]),
                     MasterReport.from_json(record["report"]),
                     str(record.get("opus", "")),
+                    record.get("opus_limit_db"),
                 )
                 if record
                 else None
@@ -114,7 +119,7 @@ class RenderState:
     def save(self, path: Path) -> None:
         """Write the state at ``path``, atomically."""
         record = {"mix": self.mix, "output": self.output, "report": self.report.to_json()}
-        record["opus"] = self.opus
+        record |= {"opus": self.opus, "opus_limit_db": self.opus_limit_db}
         write_text(path, json.dumps(record) + "\n")
 
     def unchanged(self, digest: str, output: Path, opus: Path) -> bool:
@@ -163,7 +168,9 @@ class _Mastered:
         MP3's SHA-256, as its manifest has it)."""
         if self.state is not None and self.report.passes:
             path, digest = self.state
-            RenderState(digest, mp3_digest, self.report, file_digest(outputs.opus)).save(path)
+            limit = self.opus.limit_db if self.opus else None
+            opus = file_digest(outputs.opus)
+            RenderState(digest, mp3_digest, self.report, opus, limit).save(path)
 
 
 def _master(
@@ -185,20 +192,26 @@ def _master(
     if state is not None and state.unchanged(digest, outputs.mp3, outputs.opus):
         return _Mastered(state.report, outputs.mp3, None, None, keep)
     mp3 = staging.path(outputs.mp3)
-    encoder = _encoder(mix, mp3, cache, workers)
+    chapters = [c.start for c in mix.chapters]
+    segments = SegmentCache(cache) if cache is not None else None
+    encoder = SegmentEncoder(mix.audio, mp3, MP3, chapters, segments, workers)
     report = master(encoder, spec, state.report if state else None)
     tag_mp3(mp3, release)
-    # The Opus rendition, in the background while the companions are written.
-    path = staging.path(outputs.opus)
-    opus = OpusRendition(mix.audio, report.gain_db, report.limit_db, path, spec or Spec())
+    # The Opus rendition, in the background while the companions are written; from where
+    # the last one's limiter ended if the MP3 is mastered as before (its segments are kept).
+    limit = report.limit_db - OPUS_MARGIN_DB
+    if state is not None and state.opus_limit_db is not None and _same(state.report, report):
+        limit = state.opus_limit_db
+    opus_path = staging.path(outputs.opus)
+    coder = opus_encoder(mix.audio, opus_path, chapters, cache, workers)
+    opus = OpusRendition(coder, report.gain_db, limit, spec or Spec())
     stop.callback(opus.kill)  # if anything after this fails or is interrupted
     return _Mastered(report, mp3, encoder, opus, keep)
 
 
-def _encoder(mix: Mix, mp3: Path, cache: Path | None, workers: int) -> SegmentEncoder:
-    """The encoder for ``mix``: segments cut at its chapters, kept in ``cache``."""
-    segments = SegmentCache(cache) if cache is not None else None
-    return SegmentEncoder(mix.audio, mp3, [c.start for c in mix.chapters], segments, workers)
+def _same(last: MasterReport, now: MasterReport) -> bool:
+    """Whether two masters used the same gain and limit."""
+    return (last.gain_db, last.limit_db) == (now.gain_db, now.limit_db)
 
 
 def mix_digest(mix: Mix, release: Release, spec: Spec | None) -> str:

@@ -22,9 +22,10 @@ from mutagen import id3
 from pipeline.audio import Audio
 from pipeline.cache import TurnCache, project_cache
 from pipeline.delivery import FRAME
-from pipeline.mp3 import LEAD_FRAMES, split_frames
+from pipeline.mp3 import split_frames
 from pipeline.production import prepare
 from pipeline.render import render
+from pipeline.segments import LEAD
 from pipeline.speech import Utterance
 from pipeline.synthesize import plan_pools, synthesize
 
@@ -235,7 +236,7 @@ def test_an_edit_encodes_only_the_segments_it_changed(write_script, tmp_path) ->
     timeline = json.loads(out.with_suffix(".timeline.json").read_text(encoding="utf-8"))
     two = round(timeline["chapters"][1]["start"] * timeline["sample_rate"])
     assert two % FRAME == 0
-    cut = two // FRAME - LEAD_FRAMES  # segments are cut in the gap before a chapter
+    cut = (two - LEAD) // FRAME  # segments are cut in the gap before a chapter
     after = audio_frames(out)
     assert after[:cut] == before[:cut]
     assert after[cut:] != before[cut:]

@@ -17,7 +17,10 @@ from pipeline.cache import SegmentCache
 from pipeline.delivery import FRAME
 from pipeline.loudness import integrated, measure
 from pipeline.master import chain
-from pipeline.mp3 import CONTEXT_FRAMES, LAME_SCALE_DB, crc16, encode_segments, segments
+from pipeline.mp3 import CONTEXT_FRAMES, LAME_SCALE_DB, MP3, crc16
+from pipeline.segments import LEAD, Encoded, Segment
+from pipeline.segments import encode_segments as encode_with
+from pipeline.segments import segments as cut
 
 RATE = 44_100
 
@@ -33,6 +36,19 @@ def programme(seconds: float, seed: int = 1) -> np.ndarray:
 
 
 FILTERS = chain(0.0, -2.0, RATE)
+
+
+def segments(length: int, anchors: list[int], span: int = 2048 * FRAME, lead: int = LEAD):
+    """The MP3 grid's segments (``pipeline/segments.py``)."""
+    return cut(length, anchors, span, lead)
+
+
+def encode_segments(
+    samples: np.ndarray, rate: int, parts: list[Segment], filters: str, path, cache=None, workers=1
+) -> Encoded:
+    """``samples`` (at ``rate``) encoded to MP3 by segments."""
+    assert rate == RATE
+    return encode_with(samples, parts, filters, path, MP3, cache, workers)
 
 
 def test_integrated_loudness_gates_blocks_as_bs1770() -> None:
