@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -290,9 +291,13 @@ def _terminated(signum: int, frame: object) -> None:
 
 def _render(args: argparse.Namespace, overrides: dict[str, Path]) -> int:
     from pipeline.cache import project_cache
+
+    started = time.perf_counter()
+    cache = None if args.no_cache else (args.cache or project_cache(args.script))
+    if cache is not None and _up_to_date(args, overrides, cache, started):
+        return 0
     from pipeline.render import render
 
-    cache = None if args.no_cache else (args.cache or project_cache(args.script))
     result = render(
         args.script,
         args.output,
@@ -333,6 +338,31 @@ def _render(args: argparse.Namespace, overrides: dict[str, Path]) -> int:
         }
         write_json(args.report, done)
     return 0
+
+
+def _up_to_date(
+    args: argparse.Namespace, overrides: dict[str, Path], cache: Path, started: float
+) -> bool:
+    """Say so and do nothing if the last render to the output was made from the same
+    files, options and code and its outputs are in place (``pipeline/state.py``)."""
+    from pipeline.state import up_to_date
+
+    state = up_to_date(cache, args.output, overrides)
+    if state is None:
+        return False
+    measured = state.report.measured
+    print(
+        f"{args.output} is up to date: its script, voices, music and code are unchanged "
+        f"({measured.loudness_lufs:.1f} LUFS, true peak {measured.true_peak_db:.1f} dBTP)"
+    )
+    if args.report is not None:
+        from pipeline.files import write_json
+
+        spent = round(time.perf_counter() - started, 3)
+        done = {"up_to_date": True, "stages_s": {"parse and check": spent}}
+        done |= {"loudness_lufs": round(measured.loudness_lufs, 2)}
+        write_json(args.report, done | {"true_peak_db": measured.true_peak_db})
+    return True
 
 
 def _check(script_path: Path, overrides: dict[str, Path]) -> int:

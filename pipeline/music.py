@@ -52,6 +52,9 @@ class MusicLibrary:
     pieces: dict[str, MusicPiece]
     """Pieces by name."""
 
+    files: tuple[Path, ...] = ()
+    """The pieces' audio files."""
+
     @staticmethod
     def load(path: Path) -> MusicLibrary:
         """Read the library and every piece's audio."""
@@ -60,7 +63,7 @@ class MusicLibrary:
         if not isinstance(data, dict) or not isinstance(data.get("pieces"), dict):
             raise doc.error("a music library has 'license' and 'pieces'")
         doc.check_keys(data, ("license", "pieces"))
-        pieces = {}
+        pieces, files = {}, []
         for name, entry in data["pieces"].items():
             if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
                 raise doc.error(f"piece {name!r} needs a 'file'", "pieces", str(name))
@@ -69,6 +72,7 @@ class MusicLibrary:
             if isinstance(lead, bool) or not isinstance(lead, int | float) or lead < 0:
                 raise doc.error(f"piece {name!r}: 'lead' must be seconds", "pieces", str(name))
             audio_path = path.parent / entry["file"]
+            files.append(audio_path)
             input_file(
                 audio_path,
                 f"audio of piece {name!r}",
@@ -93,4 +97,4 @@ class MusicLibrary:
                 lead=float(lead),
                 description=str(entry.get("description", "")),
             )
-        return MusicLibrary(path, str(data.get("license", "")), pieces)
+        return MusicLibrary(path, str(data.get("license", "")), pieces, tuple(files))

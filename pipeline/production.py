@@ -41,6 +41,22 @@ class Production:
     facts: FactSheet | None = None
     """The fact sheet the front matter names, read once for check and show notes."""
 
+    def inputs(self) -> list[Path]:
+        """Every file it was made from: the script, the files its front matter names, the
+        music, and each voice file with the files it names (models, lexicons, reference
+        clips). Installed packages (Piper's voice, hibari's model) are not listed: the
+        render's fast path checks the packages themselves (``pipeline/state.py``)."""
+        meta = self.script.meta
+        files = [self.script.path, meta.facts, meta.lexicon, meta.cover, meta.artwork]
+        if self.music is not None:
+            files += [self.music.path, *self.music.files]
+        for voice in self.voices.values():
+            named = [voice.model, *voice.settings.values()]
+            found = [voice.resolve(value) for value in named if isinstance(value, str)]
+            files += [voice.path, voice.lexicon, *found]
+            files += [path.with_name(path.name + ".json") for path in found]  # a Piper model's
+        return sorted({path.resolve() for path in files if path is not None and path.is_file()})
+
 
 def prepare(
     script_path: Path, voice_overrides: dict[str, Path] | None = None, warm: bool = False

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pipeline.assemble import Mix, assemble
 from pipeline.cache import SegmentCache, TurnCache
-from pipeline.files import file_digest, read_json_record, write_text
+from pipeline.files import file_digest
 from pipeline.loudness import require_ffmpeg
 from pipeline.master import MasterReport, Spec, master
 from pipeline.mp3 import MP3
@@ -24,6 +24,7 @@ from pipeline.overview import draw_overview
 from pipeline.package import Release, tag_mp3, write_companions
 from pipeline.production import Production, prepare
 from pipeline.segments import SegmentEncoder
+from pipeline.state import RenderState, Stamp, options_digest
 from pipeline.synthesize import SpokenTurn, default_workers, synthesize
 from pipeline.timing import Timing
 
@@ -71,67 +72,6 @@ class Stopwatch:
             self.laps[stage] = round(self.laps.get(stage, 0.0) + spent, 3)
 
 
-@dataclass(frozen=True)
-class RenderState:
-    """What the last render to an output made, kept in the cache: an unchanged mix is not
-    mastered again, and a changed one starts from the last gain and limit."""
-
-    mix: str
-    """SHA-256 of what the MP3 is made from (``mix_digest``)."""
-
-    output: str
-    """SHA-256 of the MP3 it wrote."""
-
-    report: MasterReport
-    """How it was mastered."""
-
-    opus: str = ""
-    """SHA-256 of the Opus rendition it wrote."""
-
-    opus_limit_db: float | None = None
-    """Where the Opus rendition's limiter ended (its segments are kept under it)."""
-
-    @staticmethod
-    def path(cache: Path, output: Path) -> Path:
-        """Where the state of renders to ``output`` is kept in ``cache``."""
-        name = hashlib.sha256(str(output.resolve()).encode()).hexdigest()[:16]
-        return cache / f"render-{name}.json"
-
-    @staticmethod
-    def load(path: Path) -> RenderState | None:
-        """The state at ``path``; None if missing or of another shape (master afresh)."""
-        record = read_json_record(path, dict)
-        try:
-            return (
-                RenderState(
-                    str(record["mix"]),
-                    str(record["output"]),
-                    MasterReport.from_json(record["report"]),
-                    str(record.get("opus", "")),
-                    record.get("opus_limit_db"),
-                )
-                if record
-                else None
-            )
-        except (KeyError, ValueError):
-            return None
-
-    def save(self, path: Path) -> None:
-        """Write the state at ``path``, atomically."""
-        record = {"mix": self.mix, "output": self.output, "report": self.report.to_json()}
-        record |= {"opus": self.opus, "opus_limit_db": self.opus_limit_db}
-        write_text(path, json.dumps(record) + "\n")
-
-    def unchanged(self, digest: str, output: Path, opus: Path) -> bool:
-        """Whether ``output`` and ``opus`` are intact and were made from a mix of ``digest``."""
-        return (
-            self.mix == digest
-            and all(path.is_file() for path in (output, opus))
-            and file_digest(output) == self.output
-            and file_digest(opus) == self.opus
-        )
-
-
 def _spoken(
     production: Production,
     cache: TurnCache | None,
@@ -162,15 +102,23 @@ class _Mastered:
     encoder: SegmentEncoder | None
     opus: OpusRendition | None  # encoding in the background
     state: tuple[Path, str] | None  # where to keep the render state, and the mix digest
+    opus_limit: float | None = None  # the Opus limit, when the rendition was not made again
 
-    def save_state(self, outputs: OutputSet, mp3_digest: str) -> None:
+    def save_state(
+        self, outputs: OutputSet, mp3_digest: str, made_from: tuple[Stamp, ...], options: str
+    ) -> None:
         """Keep what this render made, once its set is in place (``mp3_digest``: the
-        MP3's SHA-256, as its manifest has it)."""
-        if self.state is not None and self.report.passes:
-            path, digest = self.state
-            limit = self.opus.limit_db if self.opus else None
-            opus = file_digest(outputs.opus)
-            RenderState(digest, mp3_digest, self.report, opus, limit).save(path)
+        MP3's SHA-256, as its manifest has it), the files it was ``made_from`` and its
+        ``options`` (``state.options_digest``)."""
+        if self.state is None:
+            return
+        path, digest = self.state
+        limit = self.opus.limit_db if self.opus else self.opus_limit
+        opus = file_digest(outputs.opus)
+        digests = {outputs.mp3: mp3_digest, outputs.opus: opus}
+        wrote = tuple(Stamp.of(f, digests.get(f)) for f in outputs.files())
+        done = RenderState(digest, mp3_digest, self.report, opus, limit, made_from, options, wrote)
+        done.save(path)
 
 
 def _master(
@@ -190,7 +138,7 @@ def _master(
     digest = mix_digest(mix, release, spec)
     keep = (state_path, digest) if state_path else None
     if state is not None and state.unchanged(digest, outputs.mp3, outputs.opus):
-        return _Mastered(state.report, outputs.mp3, None, None, keep)
+        return _Mastered(state.report, outputs.mp3, None, None, keep, state.opus_limit_db)
     mp3 = staging.path(outputs.mp3)
     chapters = [c.start for c in mix.chapters]
     segments = SegmentCache(cache) if cache is not None else None
@@ -250,6 +198,8 @@ def render(
         outputs = OutputSet(output)
         outputs.check_writable()
         production = prepare(script_path, voice_overrides)
+        made_from = tuple(Stamp.of(path) for path in production.inputs())
+        options = options_digest(voice_overrides)
     script = production.script
     with watch.lap("synthesis"):
         spoken = _spoken(production, TurnCache(cache) if cache else None, workers, timing, progress)
@@ -270,7 +220,7 @@ def render(
         with watch.lap("mastering and encoding"):
             if done.opus is not None:
                 done.opus.result()
-    done.save_state(outputs, manifest.mp3.sha256)
+    done.save_state(outputs, manifest.mp3.sha256, made_from, options)
     report, encoder = done.report, done.encoder
     last = encoder.last if encoder else None
     return RenderResult(

@@ -263,3 +263,39 @@ def test_one_cache_per_project_whatever_the_output_folder(tmp_path) -> None:
     loose.parent.mkdir()
     assert project_cache(loose) == (tmp_path / "loose" / "build" / "cache").resolve()
     assert project_cache(SCRIPT) == REPO / "build" / "cache"  # the fixture: this project's
+
+
+def test_an_unchanged_render_does_nothing_and_says_so(write_script, tmp_path) -> None:
+    """Run as a user runs it, in a fresh process: with every file it read unchanged, its
+    outputs in place and the same options, a render writes nothing and says the episode
+    is up to date; a changed input, a lost output or another voice renders again."""
+    lexicon = tmp_path / "lexicon.yaml"
+    lexicon.write_text("Hello: {ipa: həlˈoʊ, respell: heh low}\n", encoding="utf-8")
+    script = write_script(
+        raw=FRONT_MATTER.replace("hosts:", f"lexicon: {lexicon}\nhosts:")
+        + "## One\nALEX: Hello there.\nMAYA: Hi.\n"
+    )
+    out = tmp_path / "out" / "ep.mp3"
+    args = [sys.executable, "-m", "pipeline", "render", str(script), "-o", str(out)]
+    args += ["--cache", str(tmp_path / "cache"), "-q"]
+
+    def render_again(*extra: str) -> str:
+        done = subprocess.run([*args, *extra], capture_output=True, text=True, check=True)
+        return done.stdout
+
+    assert "wrote" in render_again()
+    written = {path: path.stat().st_mtime_ns for path in out.parent.iterdir()}
+    assert len(written) == 10  # the MP3, the Opus file and what goes beside them
+    assert "is up to date" in render_again()
+    assert {path: path.stat().st_mtime_ns for path in out.parent.iterdir()} == written
+    os.utime(script)  # touched, not changed: its content is the same
+    assert "is up to date" in render_again()
+
+    lexicon.write_text("Hello: {ipa: hɛlˈoʊ, respell: hell oh}\n", encoding="utf-8")  # named
+    assert "wrote" in render_again()
+    assert "is up to date" in render_again()
+    out.with_suffix(".srt").unlink()  # an output lost
+    assert "wrote" in render_again() and out.with_suffix(".srt").is_file()
+    assert "wrote" in render_again("--voice", f"ALEX={REPO / 'voices' / 'slt.yaml'}")
+    assert "wrote" in render_again()  # back to the script's own voices
+    assert "wrote" in render_again("--no-cache")
