@@ -72,6 +72,11 @@ $(VENV)/.coqui: $(VENV)/.installed
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,coqui]'
 	touch $@
 
+# Ray, for renders that hand synthesis to a cluster (--executor ray) and for the tests.
+$(VENV)/.ray: $(VENV)/.installed
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,ray]'
+	touch $@
+
 # The engines the script's voices use, with their packages; then the check (script, voices,
 # and every figure against the fact sheet); then the render.
 engines: setup
@@ -99,7 +104,7 @@ $(VENV)/npm/.installed:
 	npm install --silent --no-audit --no-fund --prefix $(VENV)/npm s3rver@3.7.1
 	touch $@
 
-test: setup $(VENV)/.coqui $(VENV)/npm/.installed
+test: setup $(VENV)/.coqui $(VENV)/.ray $(VENV)/npm/.installed
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(TEST_PACKAGES)"
 	$(PY) -m pytest -q
 

@@ -64,13 +64,20 @@ def _add_render(commands: Commands) -> None:
         "gaps, master the loudness and encode an MP3. Writes OUTPUT and, beside it, "
         "OUTPUT.timeline.json (where every turn and chapter lands).",
     )
-    render_cmd.add_argument("script", type=Path, help="the episode script, e.g. script/episode.md")
+    render_cmd.add_argument(
+        "script",
+        type=Path,
+        nargs="+",
+        help="the episode script, e.g. script/episode.md; several: a season, rendered in "
+        "one call (sharing the Ray pool), each to OUTPUT/<script name>.mp3",
+    )
     render_cmd.add_argument(
         "-o",
         "--output",
         type=Path,
-        default=Path("build/episode.mp3"),
-        help="MP3 to write (default: build/episode.mp3)",
+        default=None,
+        help="MP3 to write (default: build/episode.mp3); with several scripts, the folder "
+        "(default: build)",
     )
     _add_voice_flag(render_cmd)
     render_cmd.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -96,6 +103,19 @@ def _add_render(commands: Commands) -> None:
         type=int,
         default=None,
         help="processes that synthesize in parallel (default: one per core)",
+    )
+    render_cmd.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="where turns are spoken: worker processes here (default), or a Ray cluster's "
+        "workers (needs the 'ray' extra; the rest of the render stays here)",
+    )
+    render_cmd.add_argument(
+        "--ray-address",
+        default="auto",
+        help="the Ray cluster's address, as 'ray start --head' prints it (default: auto, "
+        "the cluster this machine belongs to or $RAY_ADDRESS)",
     )
 
 
@@ -290,21 +310,53 @@ def _terminated(signum: int, frame: object) -> None:
 
 
 def _render(args: argparse.Namespace, overrides: dict[str, Path]) -> int:
+    scripts: list[Path] = args.script
+    if len(scripts) == 1:
+        outputs = [args.output or Path("build/episode.mp3")]
+    elif args.report is not None or (args.output and args.output.suffix.lower() == ".mp3"):
+        raise PipelineError(
+            "with several scripts, -o names a folder and --report is not taken",
+            hint="render one script at a time for a report",
+        )
+    else:
+        outputs = [(args.output or Path("build")) / f"{s.stem}.mp3" for s in scripts]
+    executor = None
+    if args.executor == "ray":
+        from pipeline.raypool import RayPool
+
+        executor = RayPool(args.ray_address)
+    try:
+        for script, output in zip(scripts, outputs, strict=True):
+            _render_one(args, script, output, overrides, executor)
+    finally:
+        if executor is not None:
+            executor.close()
+    return 0
+
+
+def _render_one(
+    args: argparse.Namespace,
+    script: Path,
+    output: Path,
+    overrides: dict[str, Path],
+    executor: Any,
+) -> None:
     from pipeline.cache import project_cache
 
     started = time.perf_counter()
-    cache = None if args.no_cache else (args.cache or project_cache(args.script))
-    if cache is not None and _up_to_date(args, overrides, cache, started):
-        return 0
+    cache = None if args.no_cache else (args.cache or project_cache(script))
+    if cache is not None and _up_to_date(args.report, output, overrides, cache, started):
+        return
     from pipeline.render import render
 
     result = render(
-        args.script,
-        args.output,
+        script,
+        output,
         overrides,
         progress=not args.quiet and sys.stderr.isatty(),
         cache=cache,
         workers=args.workers,
+        executor=executor,
     )
     report = result.mastering
     measured = report.measured
@@ -337,31 +389,30 @@ def _render(args: argparse.Namespace, overrides: dict[str, Path]) -> int:
             "true_peak_db": measured.true_peak_db,
         }
         write_json(args.report, done)
-    return 0
 
 
 def _up_to_date(
-    args: argparse.Namespace, overrides: dict[str, Path], cache: Path, started: float
+    report: Path | None, output: Path, overrides: dict[str, Path], cache: Path, started: float
 ) -> bool:
     """Say so and do nothing if the last render to the output was made from the same
     files, options and code and its outputs are in place (``pipeline/state.py``)."""
     from pipeline.state import up_to_date
 
-    state = up_to_date(cache, args.output, overrides)
+    state = up_to_date(cache, output, overrides)
     if state is None:
         return False
     measured = state.report.measured
     print(
-        f"{args.output} is up to date: its script, voices, music and code are unchanged "
+        f"{output} is up to date: its script, voices, music and code are unchanged "
         f"({measured.loudness_lufs:.1f} LUFS, true peak {measured.true_peak_db:.1f} dBTP)"
     )
-    if args.report is not None:
+    if report is not None:
         from pipeline.files import write_json
 
         spent = round(time.perf_counter() - started, 3)
         done = {"up_to_date": True, "stages_s": {"parse and check": spent}}
         done |= {"loudness_lufs": round(measured.loudness_lufs, 2)}
-        write_json(args.report, done | {"true_peak_db": measured.true_peak_db})
+        write_json(report, done | {"true_peak_db": measured.true_peak_db})
     return True
 
 

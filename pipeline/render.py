@@ -18,7 +18,7 @@ from pipeline.files import file_digest
 from pipeline.loudness import require_ffmpeg
 from pipeline.master import MasterReport, Spec, master
 from pipeline.mp3 import MP3
-from pipeline.opus import OPUS_MARGIN_DB, OPUS_VERSION, OpusRendition, opus_encoder
+from pipeline.opus import OPUS_VERSION, OpusRendition, opus_encoder, opus_levels
 from pipeline.outputs import OutputSet, Staging
 from pipeline.overview import draw_overview
 from pipeline.package import Release, tag_mp3, write_companions
@@ -27,6 +27,7 @@ from pipeline.segments import SegmentEncoder
 from pipeline.state import RenderState, Stamp, options_digest
 from pipeline.synthesize import SpokenTurn, default_workers, synthesize
 from pipeline.timing import Timing
+from pipeline.workers import Executor
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ def _spoken(
     workers: int,
     timing: Timing | None,
     progress: bool,
+    executor: Executor | None,
 ) -> list[SpokenTurn]:
     """Every turn spoken, or taken from ``cache``, levelled for where its host sits."""
     return synthesize(
@@ -90,6 +92,7 @@ def _spoken(
         workers=workers,
         timing=timing,
         pans=production.script.meta.pans,
+        executor=executor,
     )
 
 
@@ -102,7 +105,7 @@ class _Mastered:
     encoder: SegmentEncoder | None
     opus: OpusRendition | None  # encoding in the background
     state: tuple[Path, str] | None  # where to keep the render state, and the mix digest
-    opus_limit: float | None = None  # the Opus limit, when the rendition was not made again
+    opus_levels: tuple[float, float] | None = None  # the Opus gain and limit, if not made now
 
     def save_state(
         self, outputs: OutputSet, mp3_digest: str, made_from: tuple[Stamp, ...], options: str
@@ -113,11 +116,11 @@ class _Mastered:
         if self.state is None:
             return
         path, digest = self.state
-        limit = self.opus.limit_db if self.opus else self.opus_limit
+        levels = (self.opus.gain_db, self.opus.limit_db) if self.opus else self.opus_levels
         opus = file_digest(outputs.opus)
         digests = {outputs.mp3: mp3_digest, outputs.opus: opus}
         wrote = tuple(Stamp.of(f, digests.get(f)) for f in outputs.files())
-        done = RenderState(digest, mp3_digest, self.report, opus, limit, made_from, options, wrote)
+        done = RenderState(digest, mp3_digest, self.report, opus, levels, made_from, options, wrote)
         done.save(path)
 
 
@@ -138,7 +141,7 @@ def _master(
     digest = mix_digest(mix, release, spec)
     keep = (state_path, digest) if state_path else None
     if state is not None and state.unchanged(digest, outputs.mp3, outputs.opus):
-        return _Mastered(state.report, outputs.mp3, None, None, keep, state.opus_limit_db)
+        return _Mastered(state.report, outputs.mp3, None, None, keep, state.opus_levels)
     mp3 = staging.path(outputs.mp3)
     chapters = [c.start for c in mix.chapters]
     segments = SegmentCache(cache) if cache is not None else None
@@ -146,13 +149,13 @@ def _master(
     report = master(encoder, spec, state.report if state else None)
     tag_mp3(mp3, release)
     # The Opus rendition, in the background while the companions are written; from where
-    # the last one's limiter ended if the MP3 is mastered as before (its segments are kept).
-    limit = report.limit_db - OPUS_MARGIN_DB
-    if state is not None and state.opus_limit_db is not None and _same(state.report, report):
-        limit = state.opus_limit_db
+    # the last one's levels ended if the MP3 is mastered as before (its segments are kept).
+    levels = opus_levels(report)
+    if state is not None and state.opus_levels is not None and _same(state.report, report):
+        levels = state.opus_levels
     opus_path = staging.path(outputs.opus)
     coder = opus_encoder(mix.audio, opus_path, chapters, cache, workers)
-    opus = OpusRendition(coder, report.gain_db, limit, spec or Spec())
+    opus = OpusRendition(coder, *levels, spec or Spec())
     stop.callback(opus.kill)  # if anything after this fails or is interrupted
     return _Mastered(report, mp3, encoder, opus, keep)
 
@@ -185,11 +188,12 @@ def render(
     spec: Spec | None = None,
     cache: Path | None = None,
     workers: int | None = None,
+    executor: Executor | None = None,
 ) -> RenderResult:
     """Render the script at ``script_path`` to a mastered, tagged MP3 at ``output``.
 
-    Synthesized turns are kept in ``cache`` (None: no cache) and spoken by ``workers``
-    processes (default: one per core).
+    Synthesized turns are kept in ``cache`` (None: no cache) and spoken by ``executor``
+    (default: ``workers`` processes here, one per core by default).
     """
     watch = Stopwatch()
     with watch.lap("parse and check"):
@@ -202,7 +206,8 @@ def render(
         options = options_digest(voice_overrides)
     script = production.script
     with watch.lap("synthesis"):
-        spoken = _spoken(production, TurnCache(cache) if cache else None, workers, timing, progress)
+        turns = TurnCache(cache) if cache else None
+        spoken = _spoken(production, turns, workers, timing, progress, executor)
     with watch.lap("assembly"):
         mix = assemble(script, spoken, timing, production.music)
         del spoken  # the mix holds every turn now

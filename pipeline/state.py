@@ -97,8 +97,8 @@ class RenderState:
     opus: str = ""
     """SHA-256 of the Opus rendition it wrote."""
 
-    opus_limit_db: float | None = None
-    """Where the Opus rendition's limiter ended (its segments are kept under it)."""
+    opus_levels: tuple[float, float] | None = None
+    """The gain and limit the Opus rendition ended at (its segments are kept under them)."""
 
     made_from: tuple[Stamp, ...] = ()
     """Every file the render read: script, voices, models, lexicons, music, cover, facts."""
@@ -126,7 +126,7 @@ class RenderState:
                     str(record["output"]),
                     MasterReport.from_json(record["report"]),
                     str(record.get("opus", "")),
-                    record.get("opus_limit_db"),
+                    tuple(map(float, record["opus_levels"])) if record.get("opus_levels") else None,
                     tuple(Stamp(**s) for s in record.get("made_from", ())),
                     str(record.get("options", "")),
                     tuple(Stamp(**s) for s in record.get("wrote", ())),
@@ -141,7 +141,7 @@ class RenderState:
         """Write the state at ``path``, atomically."""
         record: dict[str, Any] = {"mix": self.mix, "output": self.output}
         record |= {"report": self.report.to_json(), "opus": self.opus}
-        record |= {"opus_limit_db": self.opus_limit_db, "options": self.options}
+        record |= {"opus_levels": self.opus_levels, "options": self.options}
         record |= {"made_from": [vars(s) for s in self.made_from]}
         record |= {"wrote": [vars(s) for s in self.wrote]}
         write_text(path, json.dumps(record) + "\n")

@@ -79,12 +79,14 @@ def synthesize(
     timing: Timing | None = None,
     measure: bool = True,
     pans: Mapping[str, float] | None = None,
+    executor: workers_.Executor | None = None,
 ) -> list[SpokenTurn]:
     """Speak every utterance (from the cache where it can), in order, each host's turns
     levelled for where ``pans`` places them (default: the centre). With ``voices``, by
-    ``workers`` worker processes (``pipeline/workers.py``) that a stuck engine or Ctrl-C
-    cannot hold; without, by the ``engines`` here. ``measure=False`` leaves the gains
-    unmeasured and keeps nothing in the cache (QA, at another sample rate)."""
+    ``executor`` (default: ``workers`` worker processes here, ``pipeline/workers.py``,
+    that a stuck engine or Ctrl-C cannot hold); without, by the ``engines`` here.
+    ``measure=False`` leaves the gains unmeasured and keeps nothing in the cache (QA, at
+    another sample rate)."""
     timing = timing or Timing()
     cache = cache if measure else None
     # Every speaker's limiter headroom, for where the host sits (level.headroom_db).
@@ -119,7 +121,7 @@ def synthesize(
                 todo,
                 engines,
                 voices,
-                workers,
+                executor or workers_.LocalWorkers(max(1, workers)),
                 script_path,
                 finish,
                 settings,
@@ -172,16 +174,16 @@ def _speak_in_workers(
     todo: list[int],
     engines: dict[str, Engine],
     voices: dict[str, Voice],
-    workers: int,
+    executor: workers_.Executor,
     script_path: Path,
     finish: Callable[[int, Said], None],
     settings: tuple[int, Timing, bool],
     headrooms: dict[str, float],
 ) -> None:
-    """Speak the turns ``todo`` in worker processes (``plan_pools``), handing each to
-    ``finish`` as it is done; ``settings`` are the sample rate, timing and measuring,
+    """Speak the turns ``todo`` on ``executor``'s workers (``plan_pools``), handing each
+    to ``finish`` as it is done; ``settings`` are the sample rate, timing and measuring,
     ``headrooms`` each host's limiter headroom (``level.headroom_db``)."""
-    plans = plan_pools(utterances, todo, voices, max(1, workers))
+    plans = plan_pools(utterances, todo, voices, max(1, executor.slots))
     groups = [
         workers_.Group(start_worker, ({s: voices[s] for s in speakers},), count, LOAD_TIMEOUT_S)
         for speakers, count, _ in plans
@@ -199,12 +201,13 @@ def _speak_in_workers(
                 headrooms[utterances[i].turn.speaker],
             ),
             voices[utterances[i].turn.speaker].timeout,
+            len(utterances[i].sentences),
         )
         for group, (_, _, indices) in enumerate(plans)
         for i in sorted(indices, key=lambda i: -len(utterances[i].text))
     ]
     try:
-        for index, result in workers_.run(groups, jobs):
+        for index, result in executor.run(groups, jobs):
             said = utterances[index]
             finish(index, _checked(result, said, engines[said.turn.speaker].name, script_path))
     except workers_.JobFailed as exc:

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import Any, Protocol
 
 from pipeline.engines import EngineFailure
 from pipeline.errors import PipelineError
@@ -75,6 +75,10 @@ class Job:
     """Seconds it may run without calling ``progress()`` (``GRACE_S`` more are given, so
     a task with a timeout of its own reports first, in its own words)."""
 
+    steps: int = 1
+    """How many times it calls ``progress()`` (a turn's sentences): an executor that
+    cannot hear progress allows ``timeout`` for each."""
+
 
 class JobFailed(Exception):
     """A job raised, timed out or lost its worker."""
@@ -94,6 +98,32 @@ class _Worker:
     ready: bool = False
     job: Job | None = None
     started: float = field(default_factory=time.monotonic)
+
+
+class Executor(Protocol):
+    """Where jobs run: worker processes here (``LocalWorkers``) or a Ray cluster
+    (``pipeline/raypool.py``)."""
+
+    @property
+    def slots(self) -> int:
+        """How many jobs it runs at once."""
+        ...
+
+    def run(self, groups: Sequence[Group], jobs: Iterable[Job]) -> Iterator[tuple[int, Any]]:
+        """Run ``jobs`` on the groups' workers; yield ``(key, result)`` as each finishes."""
+        ...
+
+
+@dataclass(frozen=True)
+class LocalWorkers:
+    """Worker processes on this machine, started for each run (see above)."""
+
+    slots: int
+    """How many at most."""
+
+    def run(self, groups: Sequence[Group], jobs: Iterable[Job]) -> Iterator[tuple[int, Any]]:
+        """Run ``jobs`` on the groups' worker processes (``run``)."""
+        return run(groups, jobs)
 
 
 def run(groups: Sequence[Group], jobs: Iterable[Job]) -> Iterator[tuple[int, Any]]:

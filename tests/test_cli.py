@@ -65,3 +65,14 @@ def test_bad_voice_flag_is_a_usage_error(capsys) -> None:
         main(["check", str(FIXTURES / "two_hosts.md"), "--voice", "ALEX"])
     assert caught.value.code == 2
     assert "expected SPEAKER=voices/file.yaml" in capsys.readouterr().err
+
+
+def test_several_scripts_render_as_a_season_into_one_folder(write_script, tmp_path, capsys) -> None:
+    first = write_script("## One\nALEX: First.\nMAYA: Yes.\n", name="e1.md")
+    second = write_script("## One\nALEX: Second.\nMAYA: No.\n", name="e2.md")
+    season = tmp_path / "season"
+    args = ["render", str(first), str(second), "-o", str(season), "-q"]
+    assert main([*args, "--cache", str(tmp_path / "cache")]) == 0
+    assert (season / "e1.mp3").is_file() and (season / "e2.mp3").is_file()
+    assert main(["render", str(first), str(second), "-o", str(tmp_path / "x.mp3")]) == 1
+    assert "with several scripts, -o names a folder" in capsys.readouterr().err
