@@ -24,10 +24,15 @@ from collections.abc import Sequence
 
 import numpy as np
 import pedalboard
+import soxr
 
 from pipeline.audio import pan_gains
 from pipeline.delivery import SPEECH_LUFS
 
+# Turns are measured at half the delivery rate: the engines make nothing above 11-12 kHz
+# (22.05 and 24 kHz models) that moves loudness, and it halves the cost of the search,
+# which was a third of the synthesis stage's time.
+LEVEL_RATE = 22_050
 MIN_MEASURE_S = 0.5  # BS.1770 gating needs at least one 400 ms block; allow some margin
 MAX_TURN_GAIN_DB = 20.0
 # Where the master limiter starts, over a mono turn's speech level: Spec.limit_db -
@@ -36,7 +41,7 @@ MAX_TURN_GAIN_DB = 20.0
 MASTER_HEADROOM_DB = 17.0
 LEVEL_PASSES = 6
 # Part of every cached turn's key (its gain is cached with it): a change of levels is a miss.
-LEVEL_VERSION = f"level {SPEECH_LUFS:g} master {MASTER_HEADROOM_DB:g} v3"
+LEVEL_VERSION = f"level {SPEECH_LUFS:g} master {MASTER_HEADROOM_DB:g} at {LEVEL_RATE} v4"
 
 
 def headroom_db(pan: float) -> float:
@@ -61,6 +66,9 @@ def level_gain(
         return None
     import pyloudnorm  # here: it brings scipy.signal (1.4 s), and most renders measure nothing
 
+    if rate > LEVEL_RATE:
+        samples = np.asarray(soxr.resample(samples, rate, LEVEL_RATE, quality="HQ"), np.float32)
+        rate = LEVEL_RATE
     meter = pyloudnorm.Meter(rate)
     limiter = pedalboard.Pedalboard(
         [
