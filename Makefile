@@ -141,7 +141,7 @@ serve: setup
 
 # Render the real episode cold, after a one-line edit and unchanged; time the raw engines.
 bench: engines
-	$(PY) -m pipeline.bench $(SCRIPT) --out build/bench.json
+	$(PY) -m pipeline.bench $(SCRIPT) --out build/bench.json --readme README.md
 
 # Fetch the Coqui models and hibari voices the script's voices name (needs the network;
 # once per machine).

@@ -23,6 +23,7 @@ under speech, ramping down ``attack`` seconds before a voice comes in and back u
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -38,6 +39,8 @@ from pipeline.synthesize import SpokenTurn
 from pipeline.timing import Timing
 
 __all__ = ["Levels", "Mix", "Placement", "Timing", "assemble"]
+
+MIX_VERSION = 1  # bump when the way a window is mixed changes (``Mix.digest``)
 
 
 @dataclass(frozen=True)
@@ -138,10 +141,16 @@ class SoundbiteSpan:
 
 @dataclass
 class Mix:
-    """The assembled episode: audio plus where everything in it is."""
+    """The assembled episode: where everything is, and the sound of any stretch of it
+    (``window``), mixed when asked for. The whole episode is never held at once, so a
+    render's memory does not grow with its length (``pipeline/segments.py`` encodes it a
+    window at a time)."""
 
-    audio: Audio
-    """The whole episode, stereo, speech at ``SPEECH_LUFS``."""
+    sample_rate: int
+    """Samples per second."""
+
+    length: int
+    """Samples in the episode."""
 
     placements: list[Placement]
     """Every turn's position, in order."""
@@ -155,9 +164,79 @@ class Mix:
     soundbites: list[SoundbiteSpan] = field(default_factory=list)
     """The soundbites the script marks, in order."""
 
+    turns: list[np.ndarray] = field(default_factory=list, repr=False)
+    """Each placement's speech as spoken (mono; a cached turn is a memory map of its file,
+    read a slice at a time)."""
+
+    pieces: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    """Each music piece's samples (stereo), by name."""
+
+    levels: Levels = field(default_factory=lambda: Levels())
+    """How music sits against speech."""
+
+    keys: list[str] = field(default_factory=list)
+    """Each placement's turn's cache key (what made its audio; '' if unknown)."""
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return self.length / self.sample_rate
+
     def seconds(self, sample: int) -> float:
         """A sample position in seconds."""
-        return sample / self.audio.sample_rate
+        return sample / self.sample_rate
+
+    def window(self, lo: int, hi: int) -> np.ndarray:
+        """Samples ``lo`` to ``hi`` of the mix, stereo: each turn levelled, placed and
+        added, then the music ducked under the speech, sample for sample what mixing the
+        whole episode at once gives (every step is per sample, in the same order)."""
+        out = np.zeros((hi - lo, CHANNELS), dtype=np.float32)
+        for placement, samples in zip(self.placements, self.turns, strict=True):
+            a, b = max(lo, placement.start), min(hi, placement.end)
+            if a < b:
+                part = _slice(samples, a - placement.start, b - placement.start)
+                leveled = level.leveled(part, placement.gain_db, self.sample_rate)
+                out[a - lo : b - lo] += pan(leveled, placement.pan)
+        speech = [(p.start, p.end) for p in self.placements]
+        for mark in self.music:
+            piece = self.pieces.get(mark.name)
+            a, b = max(lo, mark.at), min(hi, mark.end)
+            if piece is not None and a < b:
+                positions = np.arange(a, b, dtype=np.float64)
+                envelope = duck_gain(mark, positions, speech, self.sample_rate, self.levels)
+                sound = _stereo(piece[a - mark.at : b - mark.at])
+                out[a - lo : b - lo] += sound * envelope[:, None]
+        return out
+
+    def digest(self) -> str:
+        """SHA-256 of what the mix is made from, without mixing it: every placement (its
+        turn's key, or its samples if it has none), every piece of music and where it
+        plays, the levels and the way it is mixed."""
+        digest = hashlib.sha256(f"mix {MIX_VERSION} {self.sample_rate} {self.length}".encode())
+        digest.update(repr(self.levels).encode())
+        for placement, samples, key in zip(self.placements, self.turns, self.keys, strict=True):
+            where = (placement.start, placement.end, placement.gain_db, placement.pan)
+            digest.update(repr(where).encode())
+            digest.update(key.encode() if key else memoryview(np.ascontiguousarray(samples)))
+        for mark in self.music:
+            digest.update(repr((mark.name, mark.at, mark.end)).encode())
+            piece = self.pieces.get(mark.name)
+            digest.update(memoryview(np.ascontiguousarray(piece)) if piece is not None else b"")
+        return digest.hexdigest()
+
+    @property
+    def audio(self) -> Audio:
+        """The whole episode at once (for tests and short clips: a render never asks)."""
+        return Audio(self.window(0, self.length), self.sample_rate)
+
+
+def _slice(samples: np.ndarray, a: int, b: int) -> np.ndarray:
+    """``samples[a:b]``; read from the file for a memory map, so the pages a render has
+    mixed are not kept mapped (its memory would grow with the episode)."""
+    if isinstance(samples, np.memmap) and samples.filename is not None:
+        offset = samples.offset + a * samples.itemsize
+        return np.fromfile(samples.filename, dtype=samples.dtype, count=b - a, offset=offset)
+    return samples[a:b]
 
 
 def assemble(
@@ -298,24 +377,26 @@ class _Desk:
         self.previous = item
 
     def mix(self, spoken_turns: list[SpokenTurn], levels: Levels) -> Mix:
-        """The laid timeline as sound: one buffer, each turn and piece added into it once."""
+        """The laid timeline, ready to sound: its length and what plays where."""
         speech_end = max(p.end for p in self.placements)
         after = self.pending if self.pending is not None else self.samples(self.timing.tail)
         total = max([max(self.cursor, speech_end) + after, *(mark.end for mark in self.marks)])
-        out = np.zeros((total, CHANNELS), dtype=np.float32)
-        for placement, turn_audio in zip(self.placements, spoken_turns, strict=True):
-            leveled = level.leveled(turn_audio.audio.samples, placement.gain_db, self.rate)
-            out[placement.start : placement.end] += pan(leveled, placement.pan)
-        speech = [(p.start, p.end) for p in self.placements]
-        for mark in self.marks:
-            piece = self.music.pieces.get(mark.name) if self.music else None
-            if piece is not None:
-                envelope = duck_envelope(
-                    mark.at, len(piece.audio.samples), speech, self.rate, levels
-                )
-                out[mark.at : mark.end] += _stereo(piece.audio.samples) * envelope[:, None]
+        pieces = {
+            mark.name: self.music.pieces[mark.name].audio.samples
+            for mark in self.marks
+            if self.music is not None and mark.name in self.music.pieces
+        }
         return Mix(
-            Audio(out, self.rate), self.placements, self.chapters, self.marks, self.soundbites
+            self.rate,
+            total,
+            self.placements,
+            self.chapters,
+            self.marks,
+            self.soundbites,
+            [turn.audio.samples for turn in spoken_turns],
+            pieces,
+            levels,
+            [turn.key for turn in spoken_turns],
         )
 
 
@@ -324,15 +405,19 @@ def _stereo(samples: np.ndarray) -> np.ndarray:
     return pan(samples, 0.0) if samples.ndim == 1 else samples
 
 
-def duck_envelope(
-    start: int, length: int, speech: list[tuple[int, int]], rate: int, levels: Levels
+def duck_gain(
+    piece: MusicMark,
+    positions: np.ndarray,
+    speech: list[tuple[int, int]],
+    rate: int,
+    levels: Levels,
 ) -> np.ndarray:
-    """Gain for a piece of music starting at ``start``: down under speech, up between."""
-    positions = np.arange(start, start + length, dtype=np.float64)
-    gain_db = np.full(length, levels.music_db)
+    """Gain for the music ``piece`` at ``positions`` (samples of the mix): down under
+    speech, up between."""
+    gain_db = np.full(len(positions), levels.music_db)
     attack, release = levels.attack * rate, levels.release * rate
     for s, e in speech:
-        if e <= start or s >= start + length:
+        if e <= piece.at or s >= piece.end:
             continue  # only voices that overlap the music duck it
         curve = np.interp(
             positions,

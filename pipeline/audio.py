@@ -24,6 +24,15 @@ class Audio:
         """Length in seconds."""
         return len(self.samples) / self.sample_rate
 
+    @property
+    def length(self) -> int:
+        """Length in samples."""
+        return len(self.samples)
+
+    def window(self, lo: int, hi: int) -> np.ndarray:
+        """Samples ``lo`` to ``hi`` (as a mix gives them, ``pipeline/assemble.py``)."""
+        return self.samples[lo:hi]
+
     def resample(self, rate: int) -> Audio:
         """This audio at ``rate``, through libsoxr's high-quality resampler."""
         if rate == self.sample_rate:

@@ -2,10 +2,12 @@
 
 Renders the episode cold (empty cache), after a one-line edit, and with nothing changed,
 each as its own process whose whole process tree's memory is sampled and which reports
-its seconds per stage; times ``pipeline check``; then times the raw engine synthesis of the
-same turns, one after another in this process. Parallel efficiency is that raw serial
-engine time over cores x the cold render's time. Writes ``build/bench.json`` and prints a
-table against the targets (issue 17's).
+its seconds per stage; times ``pipeline check``; times the raw engine synthesis of the
+same turns, one after another in this process; then renders, cold, a script of the
+episode repeated to at least three hours, whose peak memory must stay within 10% of the
+episode's. Parallel efficiency is that raw serial engine time over cores x the cold
+render's time. Writes ``build/bench.json``, prints a table against the targets (issue
+17's) and, with ``--readme``, writes the table into the README between its bench markers.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 import psutil
 
+from pipeline.files import write_json, write_text
 from pipeline.outputs import OutputSet
 from pipeline.production import prepare
 from pipeline.timeline import Timeline
@@ -33,7 +36,10 @@ TARGETS = {
     "noop_rerender_s": (1.0, False),
     "check_s": (1.5, False),
     "peak_pss_mb": (1024.0, False),
+    "long_peak_ratio": (1.10, False),
 }
+LONG_S = 3 * 3600.0  # the long-script run lasts at least this long
+MARKERS = ("<!-- bench:start -->", "<!-- bench:end -->")
 
 
 def _timed_render(script: Path, output: Path, cache: Path) -> tuple[float, float, float, dict]:
@@ -119,6 +125,38 @@ def _edited(script: Path) -> Path:
     return copy
 
 
+def _repeated(script: Path, times: int) -> Path:
+    """A copy of the script beside it with its body (after the front matter) ``times``
+    over: a long episode made of the real one."""
+    text = script.read_text(encoding="utf-8")
+    _, front, body = text.split("---\n", 2)
+    copy = script.with_name(f".bench-long-{script.name}")
+    copy.write_text(f"---\n{front}---\n" + body * times, encoding="utf-8")
+    return copy
+
+
+def _long_run(script: Path, folder: Path, audio_s: float) -> dict[str, Any]:
+    """Render, cold, the script repeated to at least ``LONG_S``: its time and memory."""
+    times = max(2, -int(-LONG_S // audio_s))
+    long = _repeated(script, times)
+    cache = folder / "long-cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    try:
+        seconds, rss, pss, stages = _timed_render(long, folder / "long.mp3", cache)
+    finally:
+        long.unlink(missing_ok=True)
+        shutil.rmtree(cache, ignore_errors=True)
+    audio = Timeline.load(OutputSet(folder / "long.mp3").timeline).duration
+    return {
+        "audio_s": round(audio, 1),
+        "copies": times,
+        "render_s": round(seconds, 2),
+        "peak_rss_mb": round(rss, 1),
+        "peak_pss_mb": round(pss, 1),
+        "stages_s": stages,
+    }
+
+
 def run(script: Path, folder: Path) -> dict[str, Any]:
     """Run the benchmark; return its numbers."""
     cache = folder / "cache"
@@ -135,7 +173,10 @@ def run(script: Path, folder: Path) -> dict[str, Any]:
     check_s = _timed_check(script)
     raw_s = _raw_engine_seconds(script)
     cores = psutil.cpu_count() or 1
+    long = _long_run(script, folder, audio_s)
+    peak_pss = max(cold_pss, edit_pss, noop_pss)
     return {
+        "measured": time.strftime("%Y-%m-%d"),
         "audio_s": round(audio_s, 1),
         "cold_render_s": round(cold_s, 2),
         "raw_engine_s": round(raw_s, 2),
@@ -145,9 +186,18 @@ def run(script: Path, folder: Path) -> dict[str, Any]:
         "noop_rerender_s": round(noop_s, 2),
         "check_s": round(check_s, 2),
         "peak_rss_mb": round(max(cold_rss, edit_rss, noop_rss), 1),
-        "peak_pss_mb": round(max(cold_pss, edit_pss, noop_pss), 1),
+        "peak_pss_mb": round(peak_pss, 1),
+        "long_audio_s": long["audio_s"],
+        "long_render_s": long["render_s"],
+        "long_peak_pss_mb": long["peak_pss_mb"],
+        "long_peak_ratio": round(long["peak_pss_mb"] / peak_pss, 3),
         "cores": cores,
-        "stages_s": {"cold": cold_stages, "edit": edit_stages, "unchanged": noop_stages},
+        "stages_s": {
+            "cold": cold_stages,
+            "edit": edit_stages,
+            "unchanged": noop_stages,
+            "long": long["stages_s"],
+        },
     }
 
 
@@ -174,16 +224,40 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def write_readme(readme: Path, results: dict[str, Any]) -> None:
+    """Put the results' table into ``readme`` between its bench markers."""
+    text = readme.read_text(encoding="utf-8")
+    start, end = MARKERS
+    if start not in text or end not in text:
+        raise SystemExit(f"{readme} has no {start} ... {end} section for the table")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    when = f"`make bench`, {results.get('measured', '')}, {results.get('cores', '?')} cores"
+    note = f"<!-- generated from build/bench.json by {when}: do not edit -->"
+    write_text(readme, f"{head}{start}\n{note}\n\n{table(results)}\n\n{end}{tail}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m pipeline.bench [SCRIPT] [--out build/bench.json]``."""
+    """``python -m pipeline.bench [SCRIPT] [--out build/bench.json] [--readme README.md]
+    [--table-only]``."""
     parser = argparse.ArgumentParser(prog="python -m pipeline.bench", description=__doc__)
     parser.add_argument("script", nargs="?", type=Path, default=Path("script/episode.md"))
     parser.add_argument("--out", type=Path, default=Path("build/bench.json"))
+    parser.add_argument("--readme", type=Path, help="write the table into this README")
+    parser.add_argument(
+        "--table-only", action="store_true", help="do not run: take the results from --out"
+    )
     args = parser.parse_args(argv)
-    results = run(args.script, args.out.parent / "bench")
-    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    if args.table_only:
+        results = json.loads(args.out.read_text(encoding="utf-8"))
+    else:
+        results = run(args.script, args.out.parent / "bench")
+        write_json(args.out, results)
     print(table(results))
-    print(f"wrote {args.out}")
+    if args.readme is not None:
+        write_readme(args.readme, results)
+        print(f"wrote the table into {args.readme}")
+    print(f"results: {args.out}")
     return 0
 
 

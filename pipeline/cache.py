@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.audio import Audio
-from pipeline.files import write_bytes
+from pipeline.files import file_digest, write_bytes
 
 
 def project_cache(script: Path) -> Path:
@@ -76,6 +76,20 @@ class BlobStore:
             return None
         return raw, record
 
+    def locate(self, key: str) -> tuple[Path, dict[str, Any]] | None:
+        """The data file and record under ``key``, its data checked without keeping it;
+        None as for ``get``."""
+        data_path, record_path = self._paths(key)
+        try:
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+            digest = file_digest(data_path)
+        except (OSError, ValueError):
+            return None
+        if not isinstance(record, dict) or digest != record.get("sha256"):
+            self.remove(key)
+            return None
+        return data_path, record
+
     def put(self, key: str, raw: bytes, record: dict[str, Any]) -> None:
         """Store ``raw`` under ``key``: data first, then the record that vouches for it."""
         data_path, record_path = self._paths(key)
@@ -121,13 +135,20 @@ class TurnCache:
         return BlobStore(self.folder, ".f32")
 
     def get(self, key: str) -> Said | None:
-        """The turn under ``key``; None if absent, half-written or corrupt."""
-        found = self._store.get(key)
+        """The turn under ``key``; None if absent, half-written or corrupt. Its samples
+        are a read-only memory map of the entry's file: nothing is read into memory until
+        the mix asks for a stretch of it (``pipeline/assemble.py``)."""
+        found = self._store.locate(key)
         if found is None:
             return None
-        raw, record = found
+        path, record = found
         try:
-            samples = np.frombuffer(raw, dtype="<f4").astype(np.float32)
+            count = int(record["samples"])
+            samples = (
+                np.memmap(path, dtype="<f4", mode="r", shape=(count,))
+                if count
+                else np.zeros(0, np.float32)
+            )
             spans = tuple((int(start), int(end)) for start, end in record.get("sentences", ()))
             gain = record.get("gain_db")
             audio = Audio(samples, int(record["sample_rate"]))

@@ -33,7 +33,6 @@ from pathlib import Path
 import numpy as np
 from mutagen.ogg import OggPage
 
-from pipeline.audio import Audio
 from pipeline.cache import SegmentCache, SegmentReading
 from pipeline.delivery import OPUS_BITRATE, SAMPLE_RATE
 from pipeline.errors import PipelineError
@@ -41,7 +40,7 @@ from pipeline.files import write_bytes
 from pipeline.loudness import Measurement, measure_stream
 from pipeline.master import MasterReport, Spec, chain
 from pipeline.mp3 import LAME_SCALE_DB, encode_pcm, encoder_version, segment_reading
-from pipeline.segments import SegmentEncoder, Stopped
+from pipeline.segments import SegmentEncoder, Source, Stopped
 
 OPUS_RATE = 48_000
 PACKET = 960  # samples of a 20 ms Opus packet at 48 kHz
@@ -239,7 +238,7 @@ class OpusRendition:
 
 
 def opus_encoder(
-    audio: Audio, path: Path, chapters: Sequence[int], cache: Path | None, workers: int
+    audio: Source, path: Path, chapters: Sequence[int], cache: Path | None, workers: int
 ) -> SegmentEncoder:
     """The segment encoder of the Opus rendition of ``audio`` at ``path``."""
     segments = SegmentCache(cache, ".opus") if cache is not None else None

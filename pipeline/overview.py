@@ -72,7 +72,7 @@ def draw_overview(
             ax.axvline(at, color="#555555", lw=0.8, ls=":")
         loud_ax.text(at, -6, f" {chapter.title}", rotation=90, va="top", fontsize=8)
     loud_ax.legend(loc="lower right", fontsize=8)
-    lane_ax.set_xlim(0, mix.audio.duration / minutes)
+    lane_ax.set_xlim(0, mix.duration / minutes)
     fig.tight_layout()
     with atomic_output(path) as tmp:
         fig.savefig(tmp, format="png")

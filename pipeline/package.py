@@ -81,7 +81,7 @@ class Release:
         """The release a script and its mix make, spoken by ``voices``."""
         meta = script.meta
         starts = [round(mix.seconds(c.start) * 1000) for c in mix.chapters]
-        ends = [*starts[1:], round(mix.audio.duration * 1000)]
+        ends = [*starts[1:], round(mix.duration * 1000)]
         return Release(
             title=meta.title,
             podcast=meta.podcast,
@@ -231,12 +231,12 @@ def timeline(script: Script, mix: Mix, voice_files: dict[str, Path]) -> Timeline
     """Where every turn, chapter and music cue lands, in seconds: for producers and tools.
     ``voice_files`` are the voice files the hosts were rendered with."""
     hosts = script.meta.hosts
-    rate = mix.audio.sample_rate
+    rate = mix.sample_rate
     return Timeline(
         podcast=script.meta.podcast,
         episode=script.meta.episode,
         title=script.meta.title,
-        duration=len(mix.audio.samples) / rate,
+        duration=mix.length / rate,
         sample_rate=rate,
         hosts={
             speaker: TimedHost(host.name, str(voice_files.get(speaker, host.voice)))
@@ -371,7 +371,7 @@ def write_companions(
         description=meta.description,
         date=release.date,
         hosts=tuple(host.name for host in meta.hosts.values()),
-        duration=mix.audio.duration,
+        duration=mix.duration,
         script=MadeFrom(str(script.path), script.digest, script.size),
         mp3=MadeFrom(outputs.mp3.name, file_digest(mp3), mp3.stat().st_size),
         files={role: path.name for role, path in outputs.roles().items()},

@@ -145,7 +145,7 @@ def _master(
     mp3 = staging.path(outputs.mp3)
     chapters = [c.start for c in mix.chapters]
     segments = SegmentCache(cache) if cache is not None else None
-    encoder = SegmentEncoder(mix.audio, mp3, MP3, chapters, segments, workers)
+    encoder = SegmentEncoder(mix, mp3, MP3, chapters, segments, workers)
     report = master(encoder, spec, state.report if state else None)
     tag_mp3(mp3, release)
     # The Opus rendition, in the background while the companions are written; from where
@@ -154,7 +154,7 @@ def _master(
     if state is not None and state.opus_levels is not None and _same(state.report, report):
         levels = state.opus_levels
     opus_path = staging.path(outputs.opus)
-    coder = opus_encoder(mix.audio, opus_path, chapters, cache, workers)
+    coder = opus_encoder(mix, opus_path, chapters, cache, workers)
     opus = OpusRendition(coder, *levels, spec or Spec())
     stop.callback(opus.kill)  # if anything after this fails or is interrupted
     return _Mastered(report, mp3, encoder, opus, keep)
@@ -166,9 +166,10 @@ def _same(last: MasterReport, now: MasterReport) -> bool:
 
 
 def mix_digest(mix: Mix, release: Release, spec: Spec | None) -> str:
-    """What the MP3 and the Opus file are made from: the mixed samples, the tag, the
-    delivery spec and the way the Opus file is made."""
-    digest = hashlib.sha256(memoryview(mix.audio.samples))  # no copy of the whole mix
+    """What the MP3 and the Opus file are made from: the mix (``Mix.digest``: its
+    recipe, not its samples, which are never held at once), the tag, the delivery spec
+    and the way the Opus file is made."""
+    digest = hashlib.sha256(mix.digest().encode())
     tag = dataclasses.asdict(release) | {
         "cover": file_digest(release.cover) if release.cover else None
     }
@@ -230,7 +231,7 @@ def render(
     last = encoder.last if encoder else None
     return RenderResult(
         outputs=outputs,
-        duration=mix.audio.duration,
+        duration=mix.duration,
         turns=len(mix.placements),
         mastering=report,
         segments_encoded=last.encoded if last else 0,

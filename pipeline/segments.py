@@ -26,7 +26,6 @@ from typing import Protocol
 
 import numpy as np
 
-from pipeline.audio import Audio
 from pipeline.cache import SegmentCache, SegmentReading
 from pipeline.delivery import FRAME, SAMPLE_RATE
 from pipeline.errors import PipelineError
@@ -43,6 +42,24 @@ SPAN = 42 * 56_448
 
 class Stopped(Exception):
     """The encode was asked to stop (the render is stopping)."""
+
+
+class Source(Protocol):
+    """What is encoded: a whole ``Audio``, or the mix, which sounds a window at a time."""
+
+    @property
+    def sample_rate(self) -> int:
+        """Samples per second."""
+        ...
+
+    @property
+    def length(self) -> int:
+        """Samples in all."""
+        ...
+
+    def window(self, lo: int, hi: int) -> np.ndarray:
+        """Samples ``lo`` to ``hi``."""
+        ...
 
 
 class Codec(Protocol):
@@ -160,7 +177,7 @@ def snapped(parts: Sequence[Segment], frame: int) -> list[int | None]:
 
 
 def encode_segments(
-    samples: np.ndarray,
+    source: Source,
     parts: Sequence[Segment],
     filters: str,
     path: Path,
@@ -169,7 +186,7 @@ def encode_segments(
     workers: int = 1,
     stop: threading.Event | None = None,
 ) -> Encoded:
-    """Encode ``samples`` (mono, or stereo as (n, 2), at ``SAMPLE_RATE``) through
+    """Encode ``source`` (mono, or stereo as (n, 2), at ``SAMPLE_RATE``) through
     ``filters`` to ``path``, a segment at a time (in parallel, on ``workers`` threads
     driving the encoder), reusing cached segments; ``stop`` set: ``Stopped`` before the
     next segment."""
@@ -177,7 +194,7 @@ def encode_segments(
     def one(part: Segment) -> tuple[bytes, SegmentReading, bool]:
         if stop is not None and stop.is_set():
             raise Stopped
-        return _encode_segment(samples, part, filters, codec, cache)
+        return _encode_segment(source, part, filters, codec, cache)
 
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
     try:
@@ -188,7 +205,7 @@ def encode_segments(
     taken = [(data, n) for (data, _, _), n in zip(results, counts, strict=True)]
     # The file's length: its last segment's place in the file, then all of that segment.
     at = sum(n for n in counts if n is not None) * codec.frame
-    codec.write(taken, path, at + len(samples) - parts[-1].start)
+    codec.write(taken, path, at + source.length - parts[-1].start)
     times = [
         part.start / SAMPLE_RATE + t
         for part, (_, reading, _) in zip(parts, results, strict=True)
@@ -205,17 +222,17 @@ def encode_segments(
 
 
 def _encode_segment(
-    samples: np.ndarray, part: Segment, filters: str, codec: Codec, cache: SegmentCache | None
+    source: Source, part: Segment, filters: str, codec: Codec, cache: SegmentCache | None
 ) -> tuple[bytes, SegmentReading, bool]:
     """One segment's frames and reading, from the cache or encoded now (and whether it was
     encoded now), with the codec's context around it (see above)."""
-    length, frame = len(samples), codec.frame
+    length, frame = source.length, codec.frame
     last = part.end == length
     skip = min(codec.before, part.start // frame)
     lo = part.start - skip * frame
     keep = None if last else -(-(part.end - part.start) // frame)  # up to the next frame
     hi = length if keep is None else min(length, part.start + (keep + codec.after) * frame)
-    window = samples[lo:hi]
+    window = source.window(lo, hi)
     key = _key(window, filters, codec.settings(), skip, keep)
     found = cache.get(key) if cache is not None else None
     if found is not None:
@@ -244,7 +261,7 @@ class SegmentEncoder:
     writes ``path`` through new filters, a segment at a time, on ``workers`` threads,
     encoding again only the segments ``cache`` does not hold."""
 
-    audio: Audio
+    audio: Source
     """The mix."""
 
     path: Path
@@ -283,11 +300,10 @@ class SegmentEncoder:
 
     def encode(self, filters: str) -> Encoded:
         """Write the file through ``filters`` (an ffmpeg filter graph)."""
-        samples = self.audio.samples
         if self.audio.sample_rate != SAMPLE_RATE:
             raise ValueError(f"segments are cut on {SAMPLE_RATE} Hz frames")
-        parts = segments(len(samples), self.chapters, self.span)
+        parts = segments(self.audio.length, self.chapters, self.span)
         self.last = encode_segments(
-            samples, parts, filters, self.path, self.codec, self.cache, self.workers, self.stop
+            self.audio, parts, filters, self.path, self.codec, self.cache, self.workers, self.stop
         )
         return self.last

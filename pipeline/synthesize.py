@@ -108,6 +108,9 @@ def synthesize(
         def finish(index: int, said: Said) -> None:
             if cache is not None:
                 cache.put(keys[index], said)  # at once: a stopped render resumes here
+                # Kept as the cache's memory map, not in memory: a long episode's turns
+                # would otherwise all be held here while the rest are spoken.
+                said = cache.get(keys[index]) or said
             for same in (i for i, key in enumerate(keys) if key == keys[index] and i not in done):
                 done[same] = said
                 bar.update(1)

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 import pedalboard
 import pyloudnorm
 import pytest
-from conftest import rms_db
+from conftest import REPO, rms_db
 
 from pipeline.assemble import Timing, assemble
 from pipeline.audio import Audio, pan
 from pipeline.delivery import FRAME, SPEECH_LUFS
 from pipeline.level import MASTER_HEADROOM_DB, headroom_db, level_gain, leveled
 from pipeline.master import Spec
+from pipeline.music import MusicLibrary
 from pipeline.script import parse_script
 from pipeline.speech import utterances
 from pipeline.synthesize import SpokenTurn
@@ -133,10 +135,13 @@ def test_turns_are_levelled_to_the_speech_level(write_script) -> None:
 
 def test_peaky_speech_is_levelled_for_the_master_limiter_and_only_gained(write_script) -> None:
     """Clicks 30 dB over a quiet tone: the turn is only gained (its peaks are the master's
-    to limit), by as much more as the master's limiter will take from it."""
+    to limit), by as much more as the master's limiter will take from it. The clicks are
+    band-limited as an engine's are (made at 22.05 kHz, like Piper's voices): levelling
+    measures at that rate."""
     script = parse_script(write_script("## A\nALEX: a\n"))
-    clicky = tone(3.0, 0.03).samples.copy()
-    clicky[:: RATE // 2] = 0.9
+    made = tone(3.0, 0.03).resample(RATE // 2).samples.copy()
+    made[:: RATE // 4] = 0.9
+    clicky = Audio(made, RATE // 2).resample(RATE).samples
     (said,) = utterances(script)
     mix = assemble(script, [SpokenTurn(said, Audio(clicky, RATE))], TIMING)
     (placement,) = mix.placements
@@ -215,3 +220,26 @@ def test_a_panned_voice_is_levelled_for_the_limiter_it_meets() -> None:
     clicky = tone(3.0, 0.03).samples.copy()
     clicky[:: RATE // 2] = 0.9
     assert level_gain(clicky, RATE, headroom_db(1.0)) > level_gain(clicky, RATE) + 0.05
+
+
+def test_any_window_of_the_mix_is_that_stretch_of_the_whole(write_script) -> None:
+    """The mix sounds a window at a time (a render never holds the whole episode): cut
+    anywhere, through turns, an overlap and music ducking under speech, the windows are
+    the whole mix sample for sample."""
+
+    body = (
+        "## A\n[music: intro]\nALEX: One turn here.\nMAYA (overlap): And one over it.\n"
+        "ALEX: Then a third.\n[music: outro]\n"
+    )
+    script = parse_script(write_script(body))
+    said = utterances(script)
+    turns = [SpokenTurn(u, tone(1.5 + i, 0.1, 200 + 50 * i)) for i, u in enumerate(said)]
+    music = MusicLibrary.load(REPO / "assets" / "music" / "music.yaml")
+    mix = assemble(script, turns, TIMING, music)
+    assert any(p.overlapped for p in mix.placements) and mix.music
+    whole = mix.audio.samples
+    assert whole.shape == (mix.length, 2) and rms_db(whole) > -40
+    rng = np.random.default_rng(7)
+    cuts = sorted({0, mix.length, *rng.integers(1, mix.length, 12).tolist()})
+    pieces = [mix.window(a, b) for a, b in itertools.pairwise(cuts)]
+    assert np.array_equal(np.concatenate(pieces), whole)

@@ -13,6 +13,7 @@ import pytest
 import soundfile
 from conftest import decode, rms_db
 
+from pipeline.audio import Audio
 from pipeline.cache import SegmentCache
 from pipeline.delivery import FRAME
 from pipeline.loudness import integrated, measure
@@ -48,7 +49,7 @@ def encode_segments(
 ) -> Encoded:
     """``samples`` (at ``rate``) encoded to MP3 by segments."""
     assert rate == RATE
-    return encode_with(samples, parts, filters, path, MP3, cache, workers)
+    return encode_with(Audio(samples, RATE), parts, filters, path, MP3, cache, workers)
 
 
 def test_integrated_loudness_gates_blocks_as_bs1770() -> None:

@@ -70,7 +70,9 @@ def test_render_reports_seconds_per_stage(rendered) -> None:
         "mastering and encoding",
         "packaging",
     ]
-    assert all(seconds > 0 for seconds in stages.values())
+    assert all(seconds >= 0 for seconds in stages.values())
+    # Assembly only lays the timeline (the mix sounds a window at a time as it is encoded).
+    assert stages["synthesis"] > 0 and stages["mastering and encoding"] > stages["assembly"]
     assert report["turns"] == 5 and report["mastering_passes"] >= 1
 
 
