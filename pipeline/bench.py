@@ -130,8 +130,10 @@ def _repeated(script: Path, times: int) -> Path:
     over: a long episode made of the real one."""
     text = script.read_text(encoding="utf-8")
     _, front, body = text.split("---\n", 2)
+    # The format takes one level-1 heading, before the first chapter: the copies drop theirs.
+    again = "\n".join(line for line in body.split("\n") if not line.startswith("# "))
     copy = script.with_name(f".bench-long-{script.name}")
-    copy.write_text(f"---\n{front}---\n" + body * times, encoding="utf-8")
+    copy.write_text(f"---\n{front}---\n" + body + again * (times - 1), encoding="utf-8")
     return copy
 
 

@@ -104,6 +104,11 @@ def _add_render(commands: Commands) -> None:
         default=None,
         help="processes that synthesize in parallel (default: one per core)",
     )
+    _add_executor(render_cmd)
+
+
+def _add_executor(render_cmd: argparse.ArgumentParser) -> None:
+    """Where a render's turns are spoken: here, or on a Ray cluster."""
     render_cmd.add_argument(
         "--executor",
         choices=("local", "ray"),

@@ -90,9 +90,8 @@ def synthesize(
     timing = timing or Timing()
     cache = cache if measure else None
     # Every speaker's limiter headroom, for where the host sits (level.headroom_db).
-    where = pans or {}
-    speakers = {u.turn.speaker for u in utterances}
-    headrooms = {speaker: headroom_db(where.get(speaker, 0.0)) for speaker in speakers}
+    where = {u.turn.speaker: (pans or {}).get(u.turn.speaker, 0.0) for u in utterances}
+    headrooms = {speaker: headroom_db(pan) for speaker, pan in where.items()}
     keys, done = _cached(utterances, engines, cache, timing, headrooms)
     todo = _to_speak(keys, done)
     settings = (sample_rate, timing, measure)
@@ -106,14 +105,7 @@ def synthesize(
     ) as bar:
 
         def finish(index: int, said: Said) -> None:
-            if cache is not None:
-                cache.put(keys[index], said)  # at once: a stopped render resumes here
-                # Kept as the cache's memory map, not in memory: a long episode's turns
-                # would otherwise all be held here while the rest are spoken.
-                said = cache.get(keys[index]) or said
-            for same in (i for i, key in enumerate(keys) if key == keys[index] and i not in done):
-                done[same] = said
-                bar.update(1)
+            bar.update(len(_keep(index, said, keys, done, cache)))
 
         if voices is None:  # a library call with loaded engines only: speak here
             for index in todo:
@@ -134,6 +126,22 @@ def synthesize(
         SpokenTurn(said, done[index].audio, keys[index], done[index].gain_db, done[index].sentences)
         for index, said in enumerate(utterances)
     ]
+
+
+def _keep(
+    index: int, said: Said, keys: list[str], done: dict[int, Said], cache: TurnCache | None
+) -> list[int]:
+    """Record turn ``index`` as ``said``, for it and every turn said word for word the
+    same; the turns now done. Cached at once (a stopped render resumes here), and then
+    kept as the cache's memory map, not in memory: a long episode's turns would otherwise
+    all be held here while the rest are spoken."""
+    if cache is not None:
+        cache.put(keys[index], said)
+        said = cache.get(keys[index]) or said
+    same = [i for i, key in enumerate(keys) if key == keys[index] and i not in done]
+    for i in same:
+        done[i] = said
+    return same
 
 
 def _to_speak(keys: list[str], done: dict[int, Said]) -> list[int]:

@@ -41,6 +41,7 @@ def test_the_readme_table_is_written_between_its_markers(tmp_path) -> None:
 
 def test_the_long_script_is_the_episode_over_and_over(tmp_path) -> None:
     script = tmp_path / "ep.md"
-    script.write_text("---\ntitle: x\n---\n## One\nALEX: Hi.\n", encoding="utf-8")
+    script.write_text("---\ntitle: x\n---\n# Ep\n## One\nALEX: Hi.\n", encoding="utf-8")
     long = _repeated(script, 3)
-    assert long.read_text(encoding="utf-8") == "---\ntitle: x\n---\n" + "## One\nALEX: Hi.\n" * 3
+    body = "## One\nALEX: Hi.\n"
+    assert long.read_text(encoding="utf-8") == "---\ntitle: x\n---\n# Ep\n" + body * 3
