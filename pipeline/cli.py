@@ -350,7 +350,7 @@ def _render_one(
 
     started = time.perf_counter()
     cache = None if args.no_cache else (args.cache or project_cache(script))
-    if cache is not None and _up_to_date(args.report, output, overrides, cache, started):
+    if cache is not None and _up_to_date(args.report, script, output, overrides, cache, started):
         return
     from pipeline.render import render
 
@@ -397,13 +397,18 @@ def _render_one(
 
 
 def _up_to_date(
-    report: Path | None, output: Path, overrides: dict[str, Path], cache: Path, started: float
+    report: Path | None,
+    script: Path,
+    output: Path,
+    overrides: dict[str, Path],
+    cache: Path,
+    started: float,
 ) -> bool:
     """Say so and do nothing if the last render to the output was made from the same
     files, options and code and its outputs are in place (``pipeline/state.py``)."""
     from pipeline.state import up_to_date
 
-    state = up_to_date(cache, output, overrides)
+    state = up_to_date(cache, script, output, overrides)
     if state is None:
         return False
     measured = state.report.measured

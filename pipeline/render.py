@@ -204,7 +204,7 @@ def render(
         outputs.check_writable()
         production = prepare(script_path, voice_overrides)
         made_from = tuple(Stamp.of(path) for path in production.inputs())
-        options = options_digest(voice_overrides)
+        options = options_digest(script_path, voice_overrides)
     script = production.script
     with watch.lap("synthesis"):
         turns = TurnCache(cache) if cache else None

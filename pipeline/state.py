@@ -156,21 +156,24 @@ class RenderState:
         )
 
 
-def options_digest(overrides: dict[str, Path] | None) -> str:
-    """The render's options that change what it makes (the voices swapped in), and the
+def options_digest(script: Path, overrides: dict[str, Path] | None) -> str:
+    """What the render was asked to make (the script, the voices swapped in), and the
     ``environment()`` it ran in."""
     swapped = sorted((k, str(v.resolve())) for k, v in (overrides or {}).items())
-    return hashlib.sha256(json.dumps([swapped, environment()]).encode()).hexdigest()
+    asked = [str(script.resolve()), swapped, environment()]
+    return hashlib.sha256(json.dumps(asked).encode()).hexdigest()
 
 
-def up_to_date(cache: Path, output: Path, overrides: dict[str, Path] | None) -> RenderState | None:
-    """The last render's state if rendering to ``output`` again has nothing to do: the
-    same options and environment, every file it read unchanged, every file it wrote in
-    place; else None."""
+def up_to_date(
+    cache: Path, script: Path, output: Path, overrides: dict[str, Path] | None
+) -> RenderState | None:
+    """The last render's state if rendering ``script`` to ``output`` again has nothing to
+    do: the same script, options and environment, every file it read unchanged, every
+    file it wrote in place; else None."""
     state = RenderState.load(RenderState.path(cache, output))
     if state is None or not state.made_from or not state.wrote:
         return None
-    if state.options != options_digest(overrides):
+    if state.options != options_digest(script, overrides):
         return None
     if not all(stamp.holds() for stamp in (*state.made_from, *state.wrote)):
         return None

@@ -302,3 +302,8 @@ def test_an_unchanged_render_does_nothing_and_says_so(write_script, tmp_path) ->
     assert "wrote" in render_again("--voice", f"ALEX={REPO / 'voices' / 'slt.yaml'}")
     assert "wrote" in render_again()  # back to the script's own voices
     assert "wrote" in render_again("--no-cache")
+    # Another script (the same words in another file) to the same output is rendered.
+    other = script.with_name("other.md")
+    other.write_text(script.read_text(encoding="utf-8"), encoding="utf-8")
+    args[4] = str(other)
+    assert "wrote" in render_again()
