@@ -40,7 +40,9 @@ from pipeline.timing import Timing
 
 __all__ = ["Levels", "Mix", "Placement", "Timing", "assemble"]
 
-MIX_VERSION = 1  # bump when the way a window is mixed changes (``Mix.digest``)
+# Bump when the way a window is mixed changes: encoded segments are kept under what their
+# windows are made from (``Mix.window_key``), not their samples.
+MIX_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,8 @@ class Mix:
     keys: list[str] = field(default_factory=list)
     """Each placement's turn's cache key (what made its audio; '' if unknown)."""
 
+    _pieces_digest: dict[str, str] = field(default_factory=dict, repr=False)
+
     @property
     def duration(self) -> float:
         """Length in seconds."""
@@ -223,6 +227,41 @@ class Mix:
             piece = self.pieces.get(mark.name)
             digest.update(memoryview(np.ascontiguousarray(piece)) if piece is not None else b"")
         return digest.hexdigest()
+
+    def window_key(self, lo: int, hi: int) -> str | None:
+        """A digest of everything ``window(lo, hi)`` is made from, relative to ``lo``: the
+        turns that sound in it (each by its cache key, the stretch of it heard, its gain and
+        place), the music (each piece by its samples' digest, the stretch heard) and the
+        voices that duck it, the levels and the way it is mixed. None if a turn in it has no
+        key (then the samples are hashed)."""
+        parts: list[object] = [MIX_VERSION, self.sample_rate, hi - lo, repr(self.levels)]
+        for placement, key in zip(self.placements, self.keys, strict=True):
+            a, b = max(lo, placement.start), min(hi, placement.end)
+            if a < b:
+                if not key:
+                    return None
+                where = (placement.start - lo, a - placement.start, b - placement.start)
+                parts.append((key, where, placement.gain_db, placement.pan))
+        for mark in self.music:
+            a, b = max(lo, mark.at), min(hi, mark.end)
+            if a < b and mark.name in self.pieces:
+                ducking = [
+                    (s - lo, e - lo)
+                    for s, e in ((p.start, p.end) for p in self.placements)
+                    if not (e <= mark.at or s >= mark.end)  # as duck_gain takes them
+                    and s - self.levels.attack * self.sample_rate < hi
+                    and e + self.levels.release * self.sample_rate > lo
+                ]
+                heard = (mark.at - lo, a - mark.at, b - mark.at)
+                parts.append((self._piece_digest(mark.name), heard, ducking))
+        return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+    def _piece_digest(self, name: str) -> str:
+        """SHA-256 of a piece's samples, worked out once."""
+        if name not in self._pieces_digest:
+            samples = np.ascontiguousarray(self.pieces[name])
+            self._pieces_digest[name] = hashlib.sha256(memoryview(samples)).hexdigest()
+        return self._pieces_digest[name]
 
     @property
     def audio(self) -> Audio:

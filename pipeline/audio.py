@@ -33,6 +33,10 @@ class Audio:
         """Samples ``lo`` to ``hi`` (as a mix gives them, ``pipeline/assemble.py``)."""
         return self.samples[lo:hi]
 
+    def window_key(self, lo: int, hi: int) -> str | None:
+        """None: a window of plain samples is known only by its samples."""
+        return None
+
     def resample(self, rate: int) -> Audio:
         """This audio at ``rate``, through libsoxr's high-quality resampler."""
         if rate == self.sample_rate:

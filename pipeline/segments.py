@@ -61,6 +61,11 @@ class Source(Protocol):
         """Samples ``lo`` to ``hi``."""
         ...
 
+    def window_key(self, lo: int, hi: int) -> str | None:
+        """A digest that changes whenever ``window(lo, hi)`` would, without making it
+        (None: hash the samples)."""
+        ...
+
 
 class Codec(Protocol):
     """How one format encodes, meters and joins segments."""
@@ -232,11 +237,15 @@ def _encode_segment(
     lo = part.start - skip * frame
     keep = None if last else -(-(part.end - part.start) // frame)  # up to the next frame
     hi = length if keep is None else min(length, part.start + (keep + codec.after) * frame)
-    window = source.window(lo, hi)
-    key = _key(window, filters, codec.settings(), skip, keep)
+    # The key from what makes the window, when the source can say (the mix: a segment in
+    # the cache is then not mixed at all), else from its samples.
+    recipe = source.window_key(lo, hi)
+    window = source.window(lo, hi) if recipe is None else None
+    key = _key(recipe if window is None else window, filters, codec.settings(), skip, keep)
     found = cache.get(key) if cache is not None else None
     if found is not None:
         return *found, False
+    window = source.window(lo, hi) if window is None else window
     frames = codec.frames(window, filters)
     kept = frames[skip:] if keep is None else frames[skip : skip + keep]
     if keep is not None and len(kept) != keep:
@@ -249,9 +258,14 @@ def _encode_segment(
     return data, reading, True
 
 
-def _key(window: np.ndarray, filters: str, codec: str, skip: int, keep: int | None) -> str:
+def _key(window: np.ndarray | str, filters: str, codec: str, skip: int, keep: int | None) -> str:
+    """A segment's key: the codec, filters and frames kept, and the window's samples or
+    its recipe (``Source.window_key``)."""
     digest = hashlib.sha256(f"{codec} {filters} {skip} {keep}\0".encode())
-    digest.update(memoryview(np.ascontiguousarray(window, dtype="<f4")))
+    if isinstance(window, str):
+        digest.update(f"recipe {window}".encode())
+    else:
+        digest.update(memoryview(np.ascontiguousarray(window, dtype="<f4")))
     return digest.hexdigest()
 
 

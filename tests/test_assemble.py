@@ -243,3 +243,42 @@ def test_any_window_of_the_mix_is_that_stretch_of_the_whole(write_script) -> Non
     cuts = sorted({0, mix.length, *rng.integers(1, mix.length, 12).tolist()})
     pieces = [mix.window(a, b) for a, b in itertools.pairwise(cuts)]
     assert np.array_equal(np.concatenate(pieces), whole)
+
+
+def test_a_window_is_known_by_what_makes_it(write_script) -> None:
+    """Encoded segments are cached under ``window_key``, made without mixing: the same
+    sound moved later keeps its key, and any change to what is heard in the window (a
+    turn, its gain, the music under it) changes it."""
+    music = MusicLibrary.load(REPO / "assets" / "music" / "music.yaml")
+
+    def mixed(first_s: float, gain: float = 0.1, key: str = "k0", bed: bool = False):
+        cue = "[music: intro]\n" if bed else ""
+        script = parse_script(write_script(f"## A\n{cue}ALEX: One turn.\nMAYA: A second.\n"))
+        said = utterances(script)
+        turns = [
+            SpokenTurn(said[0], tone(first_s, gain, 200), key),
+            SpokenTurn(said[1], tone(2.0, 0.1, 300), "k1"),
+        ]
+        return assemble(script, turns, TIMING, music)
+
+    for bed in (False, True):
+        base = mixed(1.5, bed=bed)
+        second = base.placements[1]
+        window = (second.start - 1000, second.end)
+        # The first turn longer by whole frames: the second turn moves with what follows
+        # it; the music under it (a bed that started before) does not.
+        moved = mixed(1.5 + 10 * FRAME / RATE, bed=bed)
+        shift = moved.placements[1].start - second.start
+        later = (window[0] + shift, window[1] + shift)
+        same_sound = np.array_equal(base.window(*window), moved.window(*later))
+        assert same_sound is (not bed)
+        assert (base.window_key(*window) == moved.window_key(*later)) is same_sound
+    whole = (0, base.length)
+    assert base.window_key(*whole) == mixed(1.5, bed=True).window_key(*whole)
+    assert mixed(1.5, key="other", bed=True).window_key(*whole) != base.window_key(*whole)
+    assert mixed(1.5, gain=0.05, bed=True).window_key(*whole) != base.window_key(*whole)
+    assert base.window_key(0, 1000) != base.window_key(1000, 2000)
+    # A window with a turn of unknown key is known by its samples instead.
+    script = parse_script(write_script("## A\nALEX: One turn.\n"))
+    plain = assemble(script, [SpokenTurn(u, tone(1.0)) for u in utterances(script)], TIMING)
+    assert plain.window_key(0, plain.length) is None
