@@ -49,7 +49,8 @@ class Group:
     """Arguments of ``setup``."""
 
     workers: int
-    """How many processes, at most (never more than it has jobs)."""
+    """How many processes it starts with, at most (never more than it has jobs); a
+    worker of another group that runs out of work may join it (``_rebalance``)."""
 
     timeout: float
     """Seconds ``setup`` may take."""
@@ -140,6 +141,7 @@ def run(groups: Sequence[Group], jobs: Iterable[Job]) -> Iterator[tuple[int, Any
                 workers.append(_start(context, index, group))
         left = sum(len(queue) for queue in queues)
         while left:
+            _rebalance(context, groups, queues, workers)
             for worker in workers:
                 queue = queues[worker.group]
                 if worker.ready and worker.job is None and queue:
@@ -161,6 +163,37 @@ def run(groups: Sequence[Group], jobs: Iterable[Job]) -> Iterator[tuple[int, Any
         clean = True
     finally:
         _stop(workers, clean)
+
+
+def _rebalance(
+    context: Any, groups: Sequence[Group], queues: list[deque[Job]], workers: list[_Worker]
+) -> None:
+    """Hand an idle worker whose group has nothing left to the group with the most jobs
+    waiting per worker: engines differ several times in speed (Piper against hibari), so
+    a pool split by the text each voice has is left with one voice still speaking on one
+    core while the other core idles. The worker is ended and one of the other group
+    started in its place (its engine loaded), so no process holds two engines."""
+    for worker in list(workers):
+        if not (worker.ready and worker.job is None and not queues[worker.group]):
+            continue
+        count = {g: sum(1 for w in workers if w.group == g) for g in range(len(groups))}
+        waiting = [g for g in range(len(groups)) if len(queues[g]) > 2 * count[g]]
+        if not waiting:
+            return
+        target = max(waiting, key=lambda g: len(queues[g]) / max(1, count[g]))
+        workers.remove(worker)
+        _retire(worker)
+        workers.append(_start(context, target, groups[target]))
+
+
+def _retire(worker: _Worker) -> None:
+    """End an idle worker: it reads EOF and exits."""
+    with contextlib.suppress(OSError):
+        worker.conn.close()
+    worker.process.join(timeout=5.0)
+    if worker.process.exitcode is None:
+        _kill(worker.process)
+        worker.process.join(timeout=5.0)
 
 
 def _start(context: Any, index: int, group: Group) -> _Worker:
@@ -315,3 +348,11 @@ def _work(conn: Connection, setup: Callable[..., None], args: tuple) -> None:
             conn.send(("failed", f"{type(exc).__name__}: {exc}"))
             continue
         conn.send(("done", result))
+        _give_back_memory()
+
+
+def _give_back_memory() -> None:
+    """Return the heap's free pages to the system after a job (glibc keeps them): an
+    engine's large per-sentence buffers would otherwise stay in the worker for good."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)

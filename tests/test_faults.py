@@ -390,3 +390,20 @@ def test_a_worker_that_dies_or_cannot_set_up_is_reported_not_waited_for() -> Non
     with pytest.raises(PipelineError, match="the voice will not load") as caught:
         list(workers.run([broken], [workers.Job(1, 0, _nap, (0,), 60.0)]))
     assert str(caught.value).startswith("v.yaml:2: ")
+
+
+def _pid(seconds: float, *, progress) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def test_a_worker_whose_voice_is_done_helps_the_other() -> None:
+    """One worker per voice, one voice far quicker (hibari against Piper): when the quick
+    voice's worker has nothing left, it is ended and a worker of the slow voice started in
+    its place, so both cores speak the slow voice's turns to the end."""
+    quick, slow = workers.Group(_ready, (), 1, 30.0), workers.Group(_ready, (), 1, 30.0)
+    jobs = [workers.Job(0, 0, _pid, (0.0,), 30.0)]
+    jobs += [workers.Job(k, 1, _pid, (0.4,), 30.0) for k in range(1, 13)]
+    pids = dict(workers.run([quick, slow], jobs))
+    slow_pids = {pids[k] for k in range(1, 13)}
+    assert len(slow_pids) == 2 and pids[0] not in slow_pids  # a new process, not the quick one
