@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import math
 import multiprocessing
 import os
@@ -99,6 +100,7 @@ class _Worker:
     ready: bool = False
     job: Job | None = None
     started: float = field(default_factory=time.monotonic)
+    joined: bool = False  # came from another group (``_rebalance``): takes the shortest jobs
 
 
 class Executor(Protocol):
@@ -145,7 +147,7 @@ def run(groups: Sequence[Group], jobs: Iterable[Job]) -> Iterator[tuple[int, Any
             for worker in workers:
                 queue = queues[worker.group]
                 if worker.ready and worker.job is None and queue:
-                    worker.job = queue.popleft()
+                    worker.job = queue.pop() if worker.joined else queue.popleft()
                     worker.conn.send((worker.job.task, worker.job.args))
                     worker.deadline = time.monotonic() + worker.job.timeout + GRACE_S
             soonest = min(w.deadline for w in workers)
@@ -183,7 +185,11 @@ def _rebalance(
         target = max(waiting, key=lambda g: len(queues[g]) / max(1, count[g]))
         workers.remove(worker)
         _retire(worker)
-        workers.append(_start(context, target, groups[target]))
+        # It takes the group's jobs from the other end: jobs come longest first, so the
+        # two meet in the middle, and the newcomer's engine is never handed the longest
+        # sentences while the first worker is (the buffers of two at once would push
+        # memory over budget).
+        workers.append(dataclasses.replace(_start(context, target, groups[target]), joined=True))
 
 
 def _retire(worker: _Worker) -> None:
