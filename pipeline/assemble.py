@@ -213,19 +213,14 @@ class Mix:
         return out
 
     def digest(self) -> str:
-        """SHA-256 of what the mix is made from, without mixing it: every placement (its
-        turn's key, or its samples if it has none), every piece of music and where it
-        plays, the levels and the way it is mixed."""
-        digest = hashlib.sha256(f"mix {MIX_VERSION} {self.sample_rate} {self.length}".encode())
-        digest.update(repr(self.levels).encode())
-        for placement, samples, key in zip(self.placements, self.turns, self.keys, strict=True):
-            where = (placement.start, placement.end, placement.gain_db, placement.pan)
-            digest.update(repr(where).encode())
-            digest.update(key.encode() if key else memoryview(np.ascontiguousarray(samples)))
-        for mark in self.music:
-            digest.update(repr((mark.name, mark.at, mark.end)).encode())
-            piece = self.pieces.get(mark.name)
-            digest.update(memoryview(np.ascontiguousarray(piece)) if piece is not None else b"")
+        """SHA-256 of what the whole mix is made from, without mixing it (``window_key``);
+        of its samples, a stretch at a time, if a turn has no cache key."""
+        recipe = self.window_key(0, self.length)
+        if recipe is not None:
+            return recipe
+        digest = hashlib.sha256()
+        for lo in range(0, self.length, 1 << 20):
+            digest.update(memoryview(self.window(lo, min(self.length, lo + (1 << 20)))))
         return digest.hexdigest()
 
     def window_key(self, lo: int, hi: int) -> str | None:

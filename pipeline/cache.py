@@ -90,12 +90,14 @@ class BlobStore:
             return None
         return data_path, record
 
-    def put(self, key: str, raw: bytes, record: dict[str, Any]) -> None:
-        """Store ``raw`` under ``key``: data first, then the record that vouches for it."""
+    def put(self, key: str, raw: bytes, record: dict[str, Any]) -> Path:
+        """Store ``raw`` under ``key``: data first, then the record that vouches for it;
+        the data file."""
         data_path, record_path = self._paths(key)
         write_bytes(data_path, raw)
         record = record | {"sha256": hashlib.sha256(raw).hexdigest()}
         write_bytes(record_path, json.dumps(record).encode())
+        return data_path
 
     def remove(self, key: str) -> None:
         """Delete the entry under ``key``, so it is made again."""
@@ -141,28 +143,34 @@ class TurnCache:
         found = self._store.locate(key)
         if found is None:
             return None
-        path, record = found
         try:
-            count = int(record["samples"])
-            samples = (
-                np.memmap(path, dtype="<f4", mode="r", shape=(count,))
-                if count
-                else np.zeros(0, np.float32)
-            )
-            spans = tuple((int(start), int(end)) for start, end in record.get("sentences", ()))
-            gain = record.get("gain_db")
-            audio = Audio(samples, int(record["sample_rate"]))
-            return Said(audio, None if gain is None else float(gain), spans)
+            return _mapped(*found)
         except (KeyError, TypeError, ValueError):  # a record of another shape: make it again
             self._store.remove(key)
             return None
 
-    def put(self, key: str, turn: Said) -> None:
-        """Store ``turn`` under ``key``."""
+    def put(self, key: str, turn: Said) -> Said:
+        """Store ``turn`` under ``key``; the turn as stored, a memory map like ``get``'s
+        (so a render need not hold what it has cached)."""
         raw = turn.audio.samples.astype("<f4", copy=False).tobytes()
         record = {"sample_rate": turn.audio.sample_rate, "samples": len(turn.audio.samples)}
         record |= {"gain_db": turn.gain_db, "sentences": [list(span) for span in turn.sentences]}
-        self._store.put(key, raw, record)
+        return _mapped(self._store.put(key, raw, record), record)
+
+
+def _mapped(path: Path, record: dict[str, Any]) -> Said:
+    """A cached turn: its file's samples as a read-only memory map, and its record's
+    gain and sentences (``KeyError``, ``TypeError`` or ``ValueError`` if the record has
+    another shape)."""
+    count = int(record["samples"])
+    samples = (
+        np.memmap(path, dtype="<f4", mode="r", shape=(count,)) if count else np.zeros(0, np.float32)
+    )
+    spans = tuple((int(start), int(end)) for start, end in record.get("sentences", ()))
+    gain = record.get("gain_db")
+    return Said(
+        Audio(samples, int(record["sample_rate"])), None if gain is None else float(gain), spans
+    )
 
 
 @dataclass(frozen=True)

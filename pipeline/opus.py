@@ -4,8 +4,9 @@ apps that take a ``podcast:alternateEnclosure``.
 Opus is encoded from the mix (not from the MP3: no second lossy generation) through the
 mastering chain, resampled to 48 kHz, Opus's own rate, a segment at a time like the MP3
 (``pipeline/segments.py``), so an edit encodes again only the segments it changed. Opus
-packets are 20 ms; segments are cut on that grid (882 samples of the mix, 960 of the
-file), and the kept packets of all segments are written as one Ogg stream (mutagen's
+packets are 20 ms (882 samples of the mix, 960 of the file); each segment starts in the
+file on that grid, within 10 ms of its place in the mix (``segments.snapped``), and the
+kept packets of all segments are written as one Ogg stream (mutagen's
 ``OggPage`` writes the pages and their checksums). A segment is encoded with ``CONTEXT``
 packets of its neighbours on each side: the encoder reaches the cut in the state one
 continuous encode would have, and the decoder, which crosses from one segment's packets

@@ -147,13 +147,11 @@ class RenderState:
         write_text(path, json.dumps(record) + "\n")
 
     def unchanged(self, digest: str, output: Path, opus: Path) -> bool:
-        """Whether ``output`` and ``opus`` are intact and were made from a mix of ``digest``."""
-        return (
-            self.mix == digest
-            and all(path.is_file() for path in (output, opus))
-            and file_digest(output) == self.output
-            and file_digest(opus) == self.opus
-        )
+        """Whether ``output`` and ``opus`` are intact (as their stamps say, ``Stamp.holds``)
+        and were made from a mix of ``digest``."""
+        stamps = {stamp.path: stamp for stamp in self.wrote}
+        made = [stamps.get(str(path.resolve())) for path in (output, opus)]
+        return self.mix == digest and all(stamp is not None and stamp.holds() for stamp in made)
 
 
 def options_digest(script: Path, overrides: dict[str, Path] | None) -> str:

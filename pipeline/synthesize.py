@@ -136,8 +136,7 @@ def _keep(
     kept as the cache's memory map, not in memory: a long episode's turns would otherwise
     all be held here while the rest are spoken."""
     if cache is not None:
-        cache.put(keys[index], said)
-        said = cache.get(keys[index]) or said
+        said = cache.put(keys[index], said)
     same = [i for i, key in enumerate(keys) if key == keys[index] and i not in done]
     for i in same:
         done[i] = said

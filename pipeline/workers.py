@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import dataclasses
 import math
 import multiprocessing
 import os
@@ -184,32 +183,22 @@ def _rebalance(
             return
         target = max(waiting, key=lambda g: len(queues[g]) / max(1, count[g]))
         workers.remove(worker)
-        _retire(worker)
+        _stop([worker], clean=True)  # idle: it reads EOF and exits
         # It takes the group's jobs from the other end: jobs come longest first, so the
         # two meet in the middle, and the newcomer's engine is never handed the longest
         # sentences while the first worker is (the buffers of two at once would push
         # memory over budget).
-        workers.append(dataclasses.replace(_start(context, target, groups[target]), joined=True))
+        workers.append(_start(context, target, groups[target], joined=True))
 
 
-def _retire(worker: _Worker) -> None:
-    """End an idle worker: it reads EOF and exits."""
-    with contextlib.suppress(OSError):
-        worker.conn.close()
-    worker.process.join(timeout=5.0)
-    if worker.process.exitcode is None:
-        _kill(worker.process)
-        worker.process.join(timeout=5.0)
-
-
-def _start(context: Any, index: int, group: Group) -> _Worker:
+def _start(context: Any, index: int, group: Group, joined: bool = False) -> _Worker:
     parent_end, child_end = context.Pipe()
     process = context.Process(
         target=_serve, args=(child_end, os.getpid(), group.setup, group.args), daemon=True
     )
     process.start()
     child_end.close()
-    return _Worker(process, parent_end, index, time.monotonic() + group.timeout)
+    return _Worker(process, parent_end, index, time.monotonic() + group.timeout, joined=joined)
 
 
 def _receive(worker: _Worker, groups: Sequence[Group]) -> tuple[int, Any] | None:
