@@ -36,6 +36,7 @@ from pipeline.voices import Voice
 
 _worker_engines: dict[str, Engine] = {}  # one set per worker process, loaded once
 LOAD_TIMEOUT_S = 300.0  # a worker loading its engine (Coqui's largest models take ~1 min)
+SCRATCH_MB = 250.0  # what a running turn may take on average, beyond its loaded engine
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,13 @@ class SpokenTurn:
     sentences: Spans = ()
     """Each sentence's span in ``audio``, one per sentence of the utterance (empty: not
     known, the whole turn as one)."""
+
+
+def local_workers(workers: int) -> workers_.LocalWorkers:
+    """``workers`` processes here, whose running turns may take ``SCRATCH_MB`` each on
+    average: two Piper workers decoding long sentences at once would push a render past
+    1 GB (``Engine.scratch_mb_per_char``), so the second waits or takes a shorter turn."""
+    return workers_.LocalWorkers(max(1, workers), SCRATCH_MB * max(1, workers))
 
 
 def default_workers() -> int:
@@ -116,7 +124,7 @@ def synthesize(
                 todo,
                 engines,
                 voices,
-                executor or workers_.LocalWorkers(max(1, workers)),
+                executor or local_workers(workers),
                 script_path,
                 finish,
                 settings,
@@ -212,6 +220,7 @@ def _speak_in_workers(
             ),
             voices[utterances[i].turn.speaker].timeout,
             len(utterances[i].sentences),
+            _scratch_mb(utterances[i], engines),
         )
         for group, (_, _, indices) in enumerate(plans)
         for i in sorted(indices, key=lambda i: -len(utterances[i].text))
@@ -223,6 +232,12 @@ def _speak_in_workers(
     except workers_.JobFailed as exc:
         said = utterances[exc.key]
         raise _failure(said, engines[said.turn.speaker].name, script_path, exc) from None
+
+
+def _scratch_mb(utterance: Utterance, engines: dict[str, Engine]) -> float:
+    """The memory a turn's longest sentence takes while it is spoken (an estimate)."""
+    longest = max((len(s) for s in utterance.sentences), default=0)
+    return engines[utterance.turn.speaker].scratch_mb_per_char * longest
 
 
 def plan_pools(

@@ -80,6 +80,10 @@ class Job:
     """How many times it calls ``progress()`` (a turn's sentences): an executor that
     cannot hear progress allows ``timeout`` for each."""
 
+    memory_mb: float = 0.0
+    """Memory it needs at its peak beyond its worker's loaded engines (an estimate):
+    local workers keep the running jobs' sum within their budget."""
+
 
 class JobFailed(Exception):
     """A job raised, timed out or lost its worker."""
@@ -123,13 +127,20 @@ class LocalWorkers:
     slots: int
     """How many at most."""
 
+    memory_mb: float | None = None
+    """Most memory the running jobs may need at once (``Job.memory_mb``; None: no limit)."""
+
     def run(self, groups: Sequence[Group], jobs: Iterable[Job]) -> Iterator[tuple[int, Any]]:
         """Run ``jobs`` on the groups' worker processes (``run``)."""
-        return run(groups, jobs)
+        return run(groups, jobs, self.memory_mb)
 
 
-def run(groups: Sequence[Group], jobs: Iterable[Job]) -> Iterator[tuple[int, Any]]:
-    """Run ``jobs`` on the groups' workers; yield ``(key, result)`` as each finishes."""
+def run(
+    groups: Sequence[Group], jobs: Iterable[Job], memory_mb: float | None = None
+) -> Iterator[tuple[int, Any]]:
+    """Run ``jobs`` on the groups' workers; yield ``(key, result)`` as each finishes.
+    A job is started only while the running jobs' memory and its own fit in
+    ``memory_mb``, or when nothing else runs (``_next``)."""
     queues: list[deque[Job]] = [deque() for _ in groups]
     for job in jobs:
         queues[job.group].append(job)
@@ -146,9 +157,10 @@ def run(groups: Sequence[Group], jobs: Iterable[Job]) -> Iterator[tuple[int, Any
             for worker in workers:
                 queue = queues[worker.group]
                 if worker.ready and worker.job is None and queue:
-                    worker.job = queue.pop() if worker.joined else queue.popleft()
-                    worker.conn.send((worker.job.task, worker.job.args))
-                    worker.deadline = time.monotonic() + worker.job.timeout + GRACE_S
+                    worker.job = _next(queue, worker.joined, workers, memory_mb)
+                    if worker.job is not None:
+                        worker.conn.send((worker.job.task, worker.job.args))
+                        worker.deadline = time.monotonic() + worker.job.timeout + GRACE_S
             soonest = min(w.deadline for w in workers)
             handles = [w.conn for w in workers] + [w.process.sentinel for w in workers]
             timeout = None if soonest == math.inf else max(0.0, soonest - time.monotonic())
@@ -164,6 +176,22 @@ def run(groups: Sequence[Group], jobs: Iterable[Job]) -> Iterator[tuple[int, Any
         clean = True
     finally:
         _stop(workers, clean)
+
+
+def _next(
+    queue: deque[Job], joined: bool, workers: list[_Worker], memory_mb: float | None
+) -> Job | None:
+    """The job an idle worker takes: the one nearest its end of the queue (the start; the
+    end for a worker that ``joined``) that fits in ``memory_mb`` beside the running jobs;
+    None (wait) if none does. A job runs when nothing else does, whatever it needs."""
+    running = [w.job.memory_mb for w in workers if w.job is not None]
+    order = range(len(queue) - 1, -1, -1) if joined else range(len(queue))
+    for index in order:
+        if memory_mb is None or not running or sum(running) + queue[index].memory_mb <= memory_mb:
+            job = queue[index]
+            del queue[index]
+            return job
+    return None
 
 
 def _rebalance(

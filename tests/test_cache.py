@@ -55,6 +55,10 @@ class Counting:
     def fingerprint(self) -> str:
         return self.engine.fingerprint
 
+    @property
+    def scratch_mb_per_char(self) -> float:
+        return self.engine.scratch_mb_per_char
+
     def synthesize(self, text: str) -> Audio:
         self.calls.append(text)
         return self.engine.synthesize(text)

@@ -407,3 +407,30 @@ def test_a_worker_whose_voice_is_done_helps_the_other() -> None:
     pids = dict(workers.run([quick, slow], jobs))
     slow_pids = {pids[k] for k in range(1, 13)}
     assert len(slow_pids) == 2 and pids[0] not in slow_pids  # a new process, not the quick one
+
+
+def _span(seconds: float, *, progress) -> tuple[float, float]:
+    started = time.time()
+    time.sleep(seconds)
+    return started, time.time()
+
+
+def test_jobs_that_need_much_memory_never_run_at_once_within_a_budget() -> None:
+    """Two Piper workers decoding the longest sentences at once push a render past 1 GB:
+    with a budget, a job that would not fit beside the running ones waits, and its worker
+    takes a job that fits instead, so both workers stay busy."""
+    group = workers.Group(_ready, (), 2, 30.0)
+
+    def jobs() -> list[workers.Job]:
+        heavy = [workers.Job(k, 0, _span, (0.8,), 30.0, memory_mb=400.0) for k in (0, 1)]
+        return heavy + [workers.Job(k, 0, _span, (0.2,), 30.0, memory_mb=20.0) for k in range(2, 8)]
+
+    def overlap(spans: dict[int, tuple[float, float]], a: int, b: int) -> float:
+        return min(spans[a][1], spans[b][1]) - max(spans[a][0], spans[b][0])
+
+    unlimited = dict(workers.run([group], jobs()))
+    assert overlap(unlimited, 0, 1) > 0.5  # without a budget the two run together
+    spans = dict(workers.run([group], jobs(), memory_mb=500.0))
+    assert overlap(spans, 0, 1) <= 0
+    assert any(overlap(spans, 0, k) > 0 for k in range(2, 8))  # the other worker kept busy
+    assert workers.LocalWorkers(2, 500.0).memory_mb == 500.0

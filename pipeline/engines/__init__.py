@@ -33,6 +33,10 @@ class Engine(Protocol):
     fingerprint: str
     """Everything about the engine that changes its audio (the cache key's half)."""
 
+    scratch_mb_per_char: float
+    """Memory a sentence takes while it is spoken, in MB per character, beyond the loaded
+    model (measured here): local workers keep the running turns' sum within a budget."""
+
     def synthesize(self, text: str) -> Audio:
         """Speak ``text``, one sentence; raise ``EngineFailure`` when the engine fails.
 

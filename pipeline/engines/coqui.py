@@ -68,6 +68,10 @@ class CoquiEngine:
     fingerprint: str = ""
     """Package version, model and reference clip hashes, speaker and pace."""
 
+    scratch_mb_per_char: float = 2.0
+    """Memory per character of a sentence being spoken, MB (taken as Piper's, whose VITS
+    decoder works alike)."""
+
     name: str = "coqui"
     """Engine name."""
 

@@ -50,6 +50,10 @@ class FestivalEngine:
     fingerprint: str = ""
     """Festival's version, the voice and its pace."""
 
+    scratch_mb_per_char: float = 0.1
+    """Memory per character of a sentence being spoken, MB (text2wave holds a few MB
+    whatever the sentence)."""
+
     name: str = "festival"
     """Engine name."""
 

@@ -65,6 +65,10 @@ class HibariEngine:
     fingerprint: str = ""
     """Package versions, the model's hash and the settings."""
 
+    scratch_mb_per_char: float = 0.4
+    """Memory per character of a sentence being spoken, MB (about 70 MB for 200
+    characters)."""
+
     name: str = "hibari"
     """Engine name."""
 

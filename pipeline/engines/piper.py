@@ -42,6 +42,10 @@ class PiperEngine:
     fingerprint: str = ""
     """Package versions, model hash and settings: what makes its audio what it is."""
 
+    scratch_mb_per_char: float = 2.0
+    """Memory per character of a sentence being spoken, MB (VITS decodes the whole
+    sentence at once: 380-440 MB for 223 characters)."""
+
     name: str = "piper"
     """Engine name."""
 
