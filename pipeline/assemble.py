@@ -7,9 +7,9 @@ overlapping turn starts under the end of the one before it. A ``[music: NAME]`` 
 its piece where it stands (``music_gap`` after the last words, unless a pause says
 otherwise), and the next turn comes in when the piece's ``lead`` has played. After the last
 turn comes ``tail`` (or its pause), or the end of the last piece of music if that is later.
-A chapter's first sound is moved onto the MP3 frame grid (up to 26 ms later), so chapters
-encode apart. Engine silence is trimmed first (synthesize stage), so the gaps are exactly
-as planned.
+Every sound that follows a gap is moved onto the MP3 frame grid (up to 26 ms later), so
+what follows an edit moves by whole frames and is not encoded again. Engine silence is
+trimmed first (synthesize stage), so the gaps are exactly as planned.
 
 Levels. Every turn is brought to ``SPEECH_LUFS`` (ITU-R BS.1770 via pyloudnorm) by one
 gain, so the hosts match whatever their engine's raw level: measured as each turn is
@@ -251,6 +251,23 @@ class Mix:
                 parts.append((self._piece_digest(mark.name), heard, ducking))
         return hashlib.sha256(repr(parts).encode()).hexdigest()
 
+    def quiet_starts(self, silence: int) -> list[tuple[int, str]]:
+        """Where a turn starts after at least ``silence`` samples in which nothing
+        sounds, each with a digest of who says what there: where the encoder may cut the
+        mix (``pipeline/segments.py``)."""
+        sounds = sorted(
+            [(p.start, p.end) for p in self.placements]
+            + [(m.at, m.end) for m in self.music if m.name in self.pieces]
+        )
+        heard, quiet, index = 0, [], 0  # heard: the end of every sound started so far
+        for placement in sorted(self.placements, key=lambda p: p.start):
+            while index < len(sounds) and sounds[index][0] < placement.start:
+                heard, index = max(heard, sounds[index][1]), index + 1
+            if placement.start - heard >= silence:
+                said = f"{placement.turn.speaker}\0{placement.speech_text}"
+                quiet.append((placement.start, hashlib.sha256(said.encode()).hexdigest()))
+        return quiet
+
     def _piece_digest(self, name: str) -> str:
         """SHA-256 of a piece's samples, worked out once."""
         if name not in self._pieces_digest:
@@ -335,10 +352,8 @@ class _Desk:
         return round(seconds * self.rate)
 
     def opening(self, position: int) -> int:
-        """Where a sound goes: a chapter's first on the grid (not the episode's start)."""
-        if self.chapter_index == 0 or self.chapter_start is not None:
-            return position
-        grid = self.timing.chapter_grid
+        """Where a sound that follows a gap goes: on the grid (``Timing.grid``)."""
+        grid = self.timing.grid
         return -(-position // grid) * grid
 
     def open_chapter(self, index: int) -> None:

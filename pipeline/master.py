@@ -133,6 +133,17 @@ def chain(gain_db: float, limit_db: float, rate: int) -> str:
     )
 
 
+def first_levels(spec: Spec, previous: MasterReport | None, level_db: float) -> tuple[float, float]:
+    """The gain and limit mastering starts from: the last render's (``previous``), or
+    the first guess for an encoder whose file is ``level_db`` quieter than its input."""
+    if previous is not None:
+        return previous.gain_db, previous.limit_db
+    # Turns are levelled to measure SPEECH_LUFS as this limiter leaves them, and music
+    # sits at that level too: the gain from there to the target, plus what the encoder
+    # takes away, is the first guess (usually right to a few hundredths of a LU).
+    return spec.loudness_lufs - SPEECH_LUFS - level_db, spec.limit_db
+
+
 def master(
     encoder: Encoder,
     spec: Spec | None = None,
@@ -145,14 +156,7 @@ def master(
     """
     spec = spec or Spec()
     rate = encoder.sample_rate
-    if previous is not None:
-        gain_db, limit_db = previous.gain_db, previous.limit_db
-    else:
-        # Turns are levelled to measure SPEECH_LUFS as this limiter leaves them, and music
-        # sits at that level too: the gain from there to the target, plus what the encoder
-        # takes away, is the first guess (usually right to a few hundredths of a LU).
-        gain_db = spec.loudness_lufs - SPEECH_LUFS - encoder.level_db
-        limit_db = spec.limit_db
+    gain_db, limit_db = first_levels(spec, previous, encoder.level_db)
     done = 0
     tried: tuple[float, float] | None = None  # the last pass's gain and loudness
     while True:

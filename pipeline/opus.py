@@ -39,7 +39,7 @@ from pipeline.delivery import OPUS_BITRATE, SAMPLE_RATE
 from pipeline.errors import PipelineError
 from pipeline.files import write_bytes
 from pipeline.loudness import Measurement, measure_stream
-from pipeline.master import MasterReport, Spec, chain
+from pipeline.master import Spec, chain
 from pipeline.mp3 import LAME_SCALE_DB, encode_pcm, encoder_version, segment_reading
 from pipeline.segments import SegmentEncoder, Source, Stopped
 
@@ -172,9 +172,9 @@ def ogg_opus(
     return b"".join(data)
 
 
-def opus_levels(report: MasterReport) -> tuple[float, float]:
-    """The Opus rendition's first gain and limit, from the MP3's master (see above)."""
-    return report.gain_db + LAME_SCALE_DB, report.limit_db - OPUS_MARGIN_DB
+def opus_levels(mp3_gain_db: float, mp3_limit_db: float) -> tuple[float, float]:
+    """The Opus rendition's first gain and limit, from the MP3's (see above)."""
+    return mp3_gain_db + LAME_SCALE_DB, mp3_limit_db - OPUS_MARGIN_DB
 
 
 class OpusRendition:
@@ -239,8 +239,9 @@ class OpusRendition:
 
 
 def opus_encoder(
-    audio: Source, path: Path, chapters: Sequence[int], cache: Path | None, workers: int
+    audio: Source, path: Path, anchors: Sequence[int], cache: Path | None, workers: int
 ) -> SegmentEncoder:
-    """The segment encoder of the Opus rendition of ``audio`` at ``path``."""
+    """The segment encoder of the Opus rendition of ``audio`` at ``path``, cut before
+    ``anchors`` (``segments.anchors``)."""
     segments = SegmentCache(cache, ".opus") if cache is not None else None
-    return SegmentEncoder(audio, path, OPUS, chapters, segments, workers)
+    return SegmentEncoder(audio, path, OPUS, anchors, segments, workers)

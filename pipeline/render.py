@@ -6,7 +6,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import importlib
 import json
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,14 +18,13 @@ from pipeline.assemble import Mix, assemble
 from pipeline.cache import SegmentCache, TurnCache
 from pipeline.files import file_digest
 from pipeline.loudness import require_ffmpeg
-from pipeline.master import MasterReport, Spec, master
+from pipeline.master import MasterReport, Spec, first_levels, master
 from pipeline.mp3 import MP3
 from pipeline.opus import OPUS_VERSION, OpusRendition, opus_encoder, opus_levels
 from pipeline.outputs import OutputSet, Staging
-from pipeline.overview import draw_overview
 from pipeline.package import Release, tag_mp3, write_companions
 from pipeline.production import Production, prepare
-from pipeline.segments import SegmentEncoder
+from pipeline.segments import QUIET, SegmentEncoder, anchors
 from pipeline.state import RenderState, Stamp, options_digest
 from pipeline.synthesize import SpokenTurn, default_workers, synthesize
 from pipeline.timing import Timing
@@ -143,26 +144,41 @@ def _master(
     if state is not None and state.unchanged(digest, outputs.mp3, outputs.opus):
         return _Mastered(state.report, outputs.mp3, None, None, keep, state.opus_levels)
     mp3 = staging.path(outputs.mp3)
-    chapters = [c.start for c in mix.chapters]
+    cuts = anchors([c.start for c in mix.chapters], mix.quiet_starts(QUIET))
     segments = SegmentCache(cache) if cache is not None else None
-    encoder = SegmentEncoder(mix, mp3, MP3, chapters, segments, workers)
-    report = master(encoder, spec, state.report if state else None)
+    encoder = SegmentEncoder(mix, mp3, MP3, cuts, segments, workers)
+    last = state.report if state else None
+    # The Opus rendition is encoded beside the MP3, from the levels the MP3's mastering
+    # starts at (mastering usually keeps them); again if it ends elsewhere.
+    expected = first_levels(spec or Spec(), last, MP3.level_db)
+    levels = opus_levels(*expected)
+    if state is not None and state.opus_levels is not None:
+        levels = state.opus_levels  # where the last one ended, from the same start
+    opus = _opus(mix, staging.path(outputs.opus), cuts, cache, workers, levels, spec, stop)
+    report = master(encoder, spec, last)
     tag_mp3(mp3, release)
-    # The Opus rendition, in the background while the companions are written; from where
-    # the last one's levels ended if the MP3 is mastered as before (its segments are kept).
-    levels = opus_levels(report)
-    if state is not None and state.opus_levels is not None and _same(state.report, report):
-        levels = state.opus_levels
-    opus_path = staging.path(outputs.opus)
-    coder = opus_encoder(mix, opus_path, chapters, cache, workers)
-    opus = OpusRendition(coder, *levels, spec or Spec())
-    stop.callback(opus.kill)  # if anything after this fails or is interrupted
+    if (report.gain_db, report.limit_db) != expected:
+        opus.kill()
+        levels = opus_levels(report.gain_db, report.limit_db)
+        opus = _opus(mix, staging.path(outputs.opus), cuts, cache, workers, levels, spec, stop)
     return _Mastered(report, mp3, encoder, opus, keep)
 
 
-def _same(last: MasterReport, now: MasterReport) -> bool:
-    """Whether two masters used the same gain and limit."""
-    return (last.gain_db, last.limit_db) == (now.gain_db, now.limit_db)
+def _opus(
+    mix: Mix,
+    path: Path,
+    cuts: list[int],
+    cache: Path | None,
+    workers: int,
+    levels: tuple[float, float],
+    spec: Spec | None,
+    stop: contextlib.ExitStack,
+) -> OpusRendition:
+    """The Opus rendition, started in the background from ``levels``; stopped with the
+    render if anything after this fails or is interrupted."""
+    opus = OpusRendition(opus_encoder(mix, path, cuts, cache, workers), *levels, spec or Spec())
+    stop.callback(opus.kill)
+    return opus
 
 
 def mix_digest(mix: Mix, release: Release, spec: Spec | None) -> str:
@@ -209,6 +225,9 @@ def render(
     with watch.lap("synthesis"):
         turns = TurnCache(cache) if cache else None
         spoken = _spoken(production, turns, workers, timing, progress, executor)
+    # The overview's plotting library takes 0.5 s to import: imported beside encoding,
+    # which mostly waits on ffmpeg.
+    threading.Thread(target=importlib.import_module, args=("pipeline.overview",)).start()
     with watch.lap("assembly"):
         mix = assemble(script, spoken, timing, production.music)
         del spoken  # the mix holds every turn now
@@ -222,6 +241,8 @@ def render(
             )
             target = (spec or Spec()).loudness_lufs
             overview = staging.path(outputs.overview)
+            from pipeline.overview import draw_overview
+
             draw_overview(script, mix, done.report.measured, overview, target)
         with watch.lap("mastering and encoding"):
             if done.opus is not None:

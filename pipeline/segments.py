@@ -1,7 +1,8 @@
 """Encoding the mix a segment at a time, so an edit re-encodes only the part it changed.
 
-The mix is cut on its codec's frame grid (``Codec.frame``), just before each chapter and
-every ``span`` after it. Each segment goes through the mastering filters and the encoder
+The mix is cut on its codec's frame grid (``Codec.frame``), in the silence before each
+chapter and before about one turn in ``EVERY`` (``anchors``), and every ``span`` after
+each of those. Each segment goes through the mastering filters and the encoder
 with a few of its neighbours' frames before and after it (``Codec.before``/``after``),
 so the limiter and the encoder reach its edges in the state one continuous encode would
 have; only the frames that belong to the segment are kept, and the kept frames of all
@@ -31,12 +32,18 @@ from pipeline.delivery import FRAME, SAMPLE_RATE
 from pipeline.errors import PipelineError
 from pipeline.loudness import Measurement, integrated, short_term
 
-# Cuts go this far before a chapter's first sound: then neither side's context reaches the
-# other side's sound as long as 0.24 s of silence comes first (the music gap is 0.3 s).
+# Cuts go this far before the sound they anchor on: then neither side's context reaches the
+# other side's sound as long as QUIET (0.24 s) of silence comes first.
 LEAD = 5 * FRAME
+# A segment may also start before a turn that nothing sounds for this long before: LEAD,
+# then the context a segment is encoded with (MP3's 4 frames; Opus's 5 packets are less).
+QUIET = LEAD + 4 * FRAME
+# About one in this many of those turns starts a segment (see ``anchors``): an edit
+# re-encodes about this many turns; fewer, longer segments start fewer encoders.
+EVERY = 3
 # The longest segment (54 s: an edit re-encodes about this much): a whole number of both
-# codecs' frames (MP3's 1152 samples, Opus's 20 ms: 882), so a segment inside a chapter
-# holds the same frames wherever its chapter moves.
+# codecs' frames (MP3's 1152 samples, Opus's 20 ms: 882), so a segment after an anchor
+# holds the same frames wherever its anchor moves.
 SPAN = 42 * 56_448
 
 
@@ -157,13 +164,25 @@ class Encoded:
         )
 
 
+def anchors(
+    chapters: Sequence[int], quiet: Sequence[tuple[int, str]], every: int = EVERY
+) -> list[int]:
+    """Where segments are cut (``lead`` before each): every chapter start, and each turn
+    of ``quiet`` (its start and a digest of who says what, ``Mix.quiet_starts``) whose
+    digest falls in one of ``every`` buckets. Chosen by what is said, not where: an edit
+    moves what follows it by whole frames (``Timing.grid``) but leaves the same turns
+    chosen, so every segment after the edited one keeps its key."""
+    chosen = [at for at, digest in quiet if int(digest[:8], 16) % every == 0]
+    return sorted({*chapters, *chosen})
+
+
 def segments(
     length: int, anchors: Sequence[int], span: int = SPAN, lead: int = LEAD
 ) -> list[Segment]:
     """The mix of ``length`` samples cut ``lead`` samples before each of the ``anchors``
-    that fall on an MP3 frame (chapter starts), and every ``span`` samples after that.
-    Cutting in the silence before a chapter keeps each side's context out of the other's
-    sound, and the cuts stay put, relative to their chapter, when something before it
+    that fall on an MP3 frame (``anchors``), and every ``span`` samples after that.
+    Cutting in the silence before a sound keeps each side's context out of the other's
+    sound, and the cuts stay put, relative to their anchor, when something before it
     changes length: an edit re-encodes only the segments it reaches."""
     ahead = [a - lead for a in anchors if lead < a < length and a % FRAME == 0]
     starts = sorted({0, *ahead})
@@ -174,9 +193,9 @@ def segments(
 def snapped(parts: Sequence[Segment], frame: int) -> list[int | None]:
     """How many frames of each segment the file takes (None: the last, all of them):
     each segment starts in the file at its start rounded to the nearest frame (MP3 cuts
-    fall on frames; Opus's 20 ms grid is not the MP3's, so a segment that ends a chapter
-    gives one frame more or less of the silence before the next chapter, as rounding
-    falls, and no segment is ever more than half a frame from its place in the mix)."""
+    fall on frames; Opus's 20 ms grid is not the MP3's, so a segment that ends before an
+    anchor gives one frame more or less of the silence before it, as rounding falls, and
+    no segment is ever more than half a frame from its place in the mix)."""
     starts = [(part.start + frame // 2) // frame for part in parts]
     return [b - a for a, b in itertools.pairwise(starts)] + [None]
 
@@ -284,8 +303,8 @@ class SegmentEncoder:
     codec: Codec
     """The format (``pipeline/mp3.py``'s ``MP3``, ``pipeline/opus.py``'s ``OPUS``)."""
 
-    chapters: Sequence[int] = ()
-    """Chapter starts (samples): segments are cut just before them (see ``segments``)."""
+    anchors: Sequence[int] = ()
+    """Where segments start, just before (samples; see ``anchors``, ``segments``)."""
 
     cache: SegmentCache | None = None
     """Segments already encoded (None: encode every one)."""
@@ -316,7 +335,7 @@ class SegmentEncoder:
         """Write the file through ``filters`` (an ffmpeg filter graph)."""
         if self.audio.sample_rate != SAMPLE_RATE:
             raise ValueError(f"segments are cut on {SAMPLE_RATE} Hz frames")
-        parts = segments(self.audio.length, self.chapters, self.span)
+        parts = segments(self.audio.length, self.anchors, self.span)
         self.last = encode_segments(
             self.audio, parts, filters, self.path, self.codec, self.cache, self.workers, self.stop
         )

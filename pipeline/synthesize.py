@@ -14,9 +14,12 @@ stopped part-way resumes where it stopped.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -183,7 +186,9 @@ def _cached(
     ]
     if cache is None:
         return keys, {}
-    found = {index: cache.get(key) for index, key in enumerate(keys)}
+    # Each entry's checksum is read on threads: hashing lets go of the interpreter.
+    with ThreadPoolExecutor(max_workers=default_workers()) as pool:
+        found = dict(enumerate(pool.map(cache.get, keys)))
     return keys, {index: said for index, said in found.items() if said is not None}
 
 
@@ -265,7 +270,10 @@ def plan_pools(
 
 
 def start_worker(voices: dict[str, Voice]) -> None:
-    """Load a worker process's engines, once."""
+    """Load a worker process's engines, once; the loudness meter every turn needs is
+    imported beside them (pyloudnorm brings scipy.signal: 0.7 s), while the engine's
+    native code loads its model."""
+    threading.Thread(target=importlib.import_module, args=("pyloudnorm",), daemon=True).start()
     _worker_engines.clear()
     _worker_engines.update(load_engines(voices, warm=True))
 

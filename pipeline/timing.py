@@ -77,10 +77,11 @@ class Timing:
     trail_pause: float = 0.55
     """Between sentences of a turn, after one that trails off ("...")."""
 
-    chapter_grid: int = FRAME
-    """Chapters after the first start on a multiple of this many samples (an MP3 frame,
-    26 ms, added to the gap before them), so that a chapter an edit did not touch lands on
-    the same frames and is not encoded again (``pipeline/mp3.py``). 1 turns it off."""
+    grid: int = FRAME
+    """Every sound that follows a gap (a turn, a cue) starts on a multiple of this many
+    samples (an MP3 frame, 26 ms, added to the gap before it), so what follows an edit
+    moves by whole frames, keeps its samples on the same frames and is not encoded again
+    (``pipeline/segments.py``). 1 turns it off."""
 
     def after_sentence(self, sentence: str) -> float:
         """The pause after ``sentence`` when the same turn goes on."""

@@ -22,7 +22,7 @@ from pipeline.speech import utterances
 from pipeline.synthesize import SpokenTurn
 
 RATE = 44_100
-TIMING = Timing(lead_in=0.5, turn_gap=0.25, chapter_gap=1.0, tail=0.75, chapter_grid=1, variation=0)
+TIMING = Timing(lead_in=0.5, turn_gap=0.25, chapter_gap=1.0, tail=0.75, grid=1, variation=0)
 
 
 def tone(seconds: float, level: float = 0.1, freq: float = 220.0) -> Audio:
@@ -49,11 +49,14 @@ def test_default_gaps(write_script) -> None:
     assert mix.audio.duration == pytest.approx(4.75 + 1 + 0.75)
 
 
-def test_chapters_start_on_mp3_frames_and_keep_their_samples(write_script) -> None:
-    """Chapters after the first start on the frame grid, so a chapter an edit did not
-    touch has the same samples on the same frames and is not encoded again."""
+def test_sounds_after_a_gap_start_on_mp3_frames_so_an_edit_moves_the_rest_by_frames(
+    write_script,
+) -> None:
+    """Every turn after a gap starts on the frame grid, so after an edit everything that
+    follows has the same samples on frames moved by a whole number of frames, and is not
+    encoded again."""
     body = "## A\nALEX: one\nMAYA: two\n## B\nALEX: three\nMAYA: four\n## C\nALEX: five\n"
-    timing = dataclasses.replace(TIMING, chapter_grid=FRAME)
+    timing = dataclasses.replace(TIMING, grid=FRAME)
     script = parse_script(write_script(body))
     said = utterances(script)
 
@@ -66,13 +69,31 @@ def test_chapters_start_on_mp3_frames_and_keep_their_samples(write_script) -> No
 
     before, after = mix_of([1, 1.2, 0.7, 0.9, 1.1]), mix_of([1.37, 1.2, 0.7, 0.9, 1.1])
     for mix in (before, after):
+        assert [p.start % FRAME for p in mix.placements] == [0] * 5
         assert [c.start % FRAME for c in mix.chapters[1:]] == [0, 0]
         plain = mix.chapters[1].start - mix.placements[1].end - round(timing.chapter_gap * RATE)
         assert 0 <= plain < FRAME  # the gap grew by less than a frame
-    # The first chapter grew; chapters B and C are the same samples, on the frame grid.
-    b0, b1 = before.chapters[1].start, after.chapters[1].start
+    # The first turn grew; every turn after it is the same samples, on the frame grid.
+    b0, b1 = before.placements[1].start, after.placements[1].start
     assert b0 != b1
     assert np.array_equal(before.audio.samples[b0:], after.audio.samples[b1:])
+
+
+def test_quiet_starts_are_turns_after_silence_named_by_what_is_said(write_script) -> None:
+    """Where the encoder may cut: turns that nothing sounds before for the given time (not
+    an overlapping turn, not one after a short gap), each named by who says what."""
+    line = "the same words twice over"
+    body = f"## A\nALEX: {line}\n[pause 0.1s]\nMAYA: two\nALEX (overlap): three\nMAYA: {line}\n"
+    script = parse_script(write_script(body))
+    spoken = [SpokenTurn(u, tone(1.0, 0.1, 300)) for u in utterances(script)]
+    mix = assemble(script, spoken, TIMING)
+    quiet = mix.quiet_starts(round(0.2 * RATE))
+    assert [at for at, _ in quiet] == [mix.placements[0].start, mix.placements[3].start]
+    assert quiet[0][1] != quiet[1][1]  # the same words said by another host
+    assert [at for at, _ in mix.quiet_starts(round(0.05 * RATE))][:2] == [
+        mix.placements[0].start,
+        mix.placements[1].start,
+    ]
 
 
 def test_pauses_are_exact_and_add_up(write_script) -> None:

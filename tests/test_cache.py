@@ -3,7 +3,6 @@ stopped with SIGINT and resumed, and a corrupted cache entry."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -21,11 +20,9 @@ from mutagen import id3
 
 from pipeline.audio import Audio
 from pipeline.cache import TurnCache, project_cache
-from pipeline.delivery import FRAME
 from pipeline.mp3 import split_frames
 from pipeline.production import prepare
 from pipeline.render import render
-from pipeline.segments import LEAD
 from pipeline.speech import Utterance
 from pipeline.synthesize import plan_pools, synthesize
 
@@ -228,25 +225,39 @@ def audio_frames(path: Path) -> list[bytes]:
     return split_frames(path.read_bytes()[id3.ID3(path).size :])[1:]
 
 
+LINES = [
+    "ALEX: Welcome back to the show, where we read the fine print.",
+    "MAYA: Today the fine print is about a chip the size of a plate.",
+    "ALEX: Then this turn changes.",
+    "MAYA: Every turn after it should keep its frames in the file.",
+    "ALEX: Because each one lands a whole number of frames later.",
+    "MAYA: And the encoder is cut before some of them, in the silence.",
+    "ALEX: Which ones is chosen by what they say, not by where they are.",
+    "MAYA: So an edit here does not move the cuts that come after it.",
+    "ALEX: That is the whole trick, and it saves the rest of the encode.",
+]
+
+
 @pytest.mark.slow
 def test_an_edit_encodes_only_the_segments_it_changed(write_script, tmp_path) -> None:
-    """After an edit in the second chapter, the first chapter's frames come from the
-    cache: the new MP3 holds them byte for byte."""
-    chapters = "## One\nALEX: The first chapter stays as it is.\nMAYA: It does.\n## Two\n"
+    """After an edit inside a chapter, only the segment the edit is in is encoded again:
+    the turns after it moved by whole frames, keep their frames byte for byte and come
+    from the cache, as does everything before it."""
     cache, out = tmp_path / "cache", tmp_path / "out" / "episode.mp3"
-    first = render(write_script(chapters + "ALEX: Then this turn changes."), out, cache=cache)
-    assert (first.segments_encoded, first.segments_reused) == (2, 0)
+    first = render(write_script("## One\n" + "\n".join(LINES)), out, cache=cache)
+    parts = first.segments_encoded
+    assert parts >= 3 and first.segments_reused == 0  # cut before some turns, not all
     before = audio_frames(out)
-    edited = render(write_script(chapters + "ALEX: And now it has changed."), out, cache=cache)
+    lines = [*LINES[:2], "ALEX: And now this turn has changed, and it is longer.", *LINES[3:]]
+    edited = render(write_script("## One\n" + "\n".join(lines)), out, cache=cache)
     assert edited.mastering.passes == 1  # the last render's gain still meets the target
-    assert (edited.segments_encoded, edited.segments_reused) == (1, 1)
-    timeline = json.loads(out.with_suffix(".timeline.json").read_text(encoding="utf-8"))
-    two = round(timeline["chapters"][1]["start"] * timeline["sample_rate"])
-    assert two % FRAME == 0
-    cut = (two - LEAD) // FRAME  # segments are cut in the gap before a chapter
+    assert edited.segments_encoded <= 2 and edited.segments_reused >= parts - 2
     after = audio_frames(out)
-    assert after[:cut] == before[:cut]
-    assert after[cut:] != before[cut:]
+    same_start = next(i for i, (a, b) in enumerate(zip(before, after, strict=False)) if a != b)
+    backwards = zip(before[::-1], after[::-1], strict=False)
+    same_end = next(i for i, (a, b) in enumerate(backwards) if a != b)
+    assert len(after) - same_start - same_end < len(after) / 2  # the edited stretch
+    assert same_end > len(after) / 3  # the turns after it: the same frames
 
 
 def test_a_turn_said_again_word_for_word_is_spoken_once(write_script) -> None:

@@ -3,6 +3,7 @@ clean at the cuts as anywhere else; the LAME tag is right; unchanged segments ar
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import subprocess
 
@@ -20,6 +21,7 @@ from pipeline.loudness import integrated, measure
 from pipeline.master import chain
 from pipeline.mp3 import CONTEXT_FRAMES, LAME_SCALE_DB, MP3, crc16
 from pipeline.segments import LEAD, Encoded, Segment
+from pipeline.segments import anchors as choose
 from pipeline.segments import encode_segments as encode_with
 from pipeline.segments import segments as cut
 
@@ -69,6 +71,20 @@ def test_segments_cut_at_chapters_and_spans() -> None:
     assert cuts == [0, 2048, 2992, 5040, 6992, 9040]  # 3000 * FRAME + 5 is not on a frame
     assert parts[-1].end == length
     assert all(a.end == b.start for a, b in itertools.pairwise(parts))
+
+
+def test_turns_are_chosen_as_cuts_by_what_is_said_not_where() -> None:
+    """About one quiet turn in ``every`` starts a segment, chosen by its digest: moving
+    the turns after an edit by whole frames keeps the same ones chosen, moved alike."""
+    digests = [hashlib.sha256(f"turn {i}".encode()).hexdigest() for i in range(300)]
+    quiet = [(1000 * FRAME * (i + 1), d) for i, d in enumerate(digests)]
+    chosen = choose([0, 5 * FRAME], quiet, every=3)
+    assert chosen[:2] == [0, 5 * FRAME]  # the chapters, always
+    assert 70 < len(chosen) - 2 < 130  # about one in three
+    moved = [(at + 7 * FRAME if at > 4000 * FRAME else at, d) for at, d in quiet]
+    again = choose([0, 5 * FRAME], moved, every=3)
+    assert again == [a + 7 * FRAME if a > 4000 * FRAME else a for a in chosen]
+    assert choose([], quiet, every=1) == [at for at, _ in quiet]
 
 
 def test_joined_segments_decode_to_the_mix(tmp_path) -> None:

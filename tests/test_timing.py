@@ -22,7 +22,7 @@ from pipeline.synthesize import SpokenTurn
 from pipeline.timing import Timing
 from pipeline.transcript import cues, to_json, to_srt, to_vtt
 
-TIMING = Timing(chapter_grid=1, variation=0)  # exact gaps; variation has its own test
+TIMING = Timing(grid=1, variation=0)  # exact gaps; variation has its own test
 
 
 def mix_of(write_script, body: str, seconds: float = 1.0, timing: Timing = TIMING):

@@ -9,6 +9,7 @@ Loading happens once per render; synthesis once per turn.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -130,19 +131,22 @@ def load_engine(voice: Voice) -> Engine:
 
 def load_engines(voices: dict[str, Voice], warm: bool = False) -> dict[str, Engine]:
     """One loaded engine per host; hosts that share a voice file share its engine. With
-    ``warm``, each model is loaded now, so a damaged one fails at its voice file."""
-    by_file: dict[Path, Engine] = {}
-    engines = {}
-    for speaker, voice in voices.items():
-        key = voice.path.resolve()
-        if key not in by_file:
-            by_file[key] = load_engine(voice)
-            if warm:
-                try:
-                    by_file[key].warm()
-                except EngineFailure as exc:
-                    raise voice.error(
-                        str(exc), "model", hint="reinstall the voice, or name another model"
-                    ) from None
-        engines[speaker] = by_file[key]
-    return engines
+    ``warm``, each model is loaded now, so a damaged one fails at its voice file. Voices
+    load on threads: one engine's native code loads its model while another's Python
+    packages import."""
+    files = {voice.path.resolve(): voice for voice in voices.values()}
+    with ThreadPoolExecutor(max_workers=len(files) or 1) as pool:
+        loaded = dict(zip(files, pool.map(lambda v: _loaded(v, warm), files.values()), strict=True))
+    return {speaker: loaded[voice.path.resolve()] for speaker, voice in voices.items()}
+
+
+def _loaded(voice: Voice, warm: bool) -> Engine:
+    engine = load_engine(voice)
+    if warm:
+        try:
+            engine.warm()
+        except EngineFailure as exc:
+            raise voice.error(
+                str(exc), "model", hint="reinstall the voice, or name another model"
+            ) from None
+    return engine
