@@ -21,7 +21,7 @@ from pipeline.loudness import require_ffmpeg
 from pipeline.master import MasterReport, Spec, first_levels, master
 from pipeline.mp3 import MP3
 from pipeline.opus import OPUS_VERSION, OpusRendition, opus_encoder, opus_levels
-from pipeline.outputs import OutputSet, Staging
+from pipeline.outputs import Manifest, OutputSet, Staging
 from pipeline.package import Release, tag_mp3, write_companions
 from pipeline.production import Production, prepare
 from pipeline.segments import QUIET, SegmentEncoder, anchors
@@ -195,6 +195,25 @@ def mix_digest(mix: Mix, release: Release, spec: Spec | None) -> str:
     return digest.hexdigest()
 
 
+def _package(
+    production: Production,
+    mix: Mix,
+    release: Release,
+    outputs: OutputSet,
+    staging: Staging,
+    done: _Mastered,
+    spec: Spec | None,
+) -> Manifest:
+    """The companion files and the overview, staged beside the MP3."""
+    measured = done.report.measured
+    manifest = write_companions(production, mix, release, staging, done.mp3, measured)
+    from pipeline.overview import draw_overview  # imported beside encoding (``render``)
+
+    target = (spec or Spec()).loudness_lufs
+    draw_overview(production.script, mix, measured, staging.path(outputs.overview), target)
+    return manifest
+
+
 def render(
     script_path: Path,
     output: Path,
@@ -236,14 +255,7 @@ def render(
         with watch.lap("mastering and encoding"):
             done = _master(mix, release, outputs, staging, stop, spec, cache, workers)
         with watch.lap("packaging"):
-            manifest = write_companions(
-                production, mix, release, staging, done.mp3, done.report.measured
-            )
-            target = (spec or Spec()).loudness_lufs
-            overview = staging.path(outputs.overview)
-            from pipeline.overview import draw_overview
-
-            draw_overview(script, mix, done.report.measured, overview, target)
+            manifest = _package(production, mix, release, outputs, staging, done, spec)
         with watch.lap("mastering and encoding"):
             if done.opus is not None:
                 done.opus.result()
