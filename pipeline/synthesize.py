@@ -39,7 +39,7 @@ from pipeline.voices import Voice
 
 _worker_engines: dict[str, Engine] = {}  # one set per worker process, loaded once
 LOAD_TIMEOUT_S = 300.0  # a worker loading its engine (Coqui's largest models take ~1 min)
-SCRATCH_MB = 200.0  # what a running turn may take on average, beyond its loaded engine
+SCRATCH_MB = 250.0  # what a running turn may take on average, beyond its loaded engine
 
 
 @dataclass(frozen=True)
