@@ -26,6 +26,16 @@ def _voice_override(value: str) -> tuple[str, Path]:
     return speaker, Path(path)
 
 
+def _megabytes(value: str) -> float:
+    try:
+        amount = float(value)
+    except ValueError:
+        amount = 0.0
+    if not amount > 0:
+        raise argparse.ArgumentTypeError(f"expected megabytes above 0, got {value!r}")
+    return amount
+
+
 def _add_voice_flag(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--voice",
@@ -103,6 +113,15 @@ def _add_render(commands: Commands) -> None:
         type=int,
         default=None,
         help="processes that synthesize in parallel (default: one per core)",
+    )
+    render_cmd.add_argument(
+        "--memory",
+        type=_megabytes,
+        default=None,
+        metavar="MB",
+        help="most memory the render and its worker processes hold while they speak "
+        "(default: 1000, or 500 a worker with more cores); a turn that would go past it "
+        "waits, so more memory lets long Piper sentences be spoken side by side",
     )
     _add_executor(render_cmd)
 
@@ -362,6 +381,7 @@ def _render_one(
         cache=cache,
         workers=args.workers,
         executor=executor,
+        memory_mb=args.memory,
     )
     report = result.mastering
     measured = report.measured

@@ -26,7 +26,7 @@ from pipeline.package import Release, tag_mp3, write_companions
 from pipeline.production import Production, prepare
 from pipeline.segments import QUIET, SegmentEncoder, anchors
 from pipeline.state import RenderState, Stamp, options_digest
-from pipeline.synthesize import SpokenTurn, default_workers, synthesize
+from pipeline.synthesize import SpokenTurn, default_workers, local_workers, synthesize
 from pipeline.timing import Timing
 from pipeline.workers import Executor
 
@@ -225,16 +225,19 @@ def render(
     cache: Path | None = None,
     workers: int | None = None,
     executor: Executor | None = None,
+    memory_mb: float | None = None,
 ) -> RenderResult:
     """Render the script at ``script_path`` to a mastered, tagged MP3 at ``output``.
 
     Synthesized turns are kept in ``cache`` (None: no cache) and spoken by ``executor``
-    (default: ``workers`` processes here, one per core by default).
+    (default: ``workers`` processes here, one per core by default, holding with this
+    process at most ``memory_mb``: ``synthesize.local_workers``).
     """
     watch = Stopwatch()
     with watch.lap("parse and check"):
         require_ffmpeg()  # before spending minutes on synthesis
         workers = default_workers() if workers is None else workers
+        executor = executor or local_workers(workers, memory_mb)
         outputs = OutputSet(output)
         outputs.check_writable()
         production = prepare(script_path, voice_overrides)

@@ -39,7 +39,8 @@ from pipeline.voices import Voice
 
 _worker_engines: dict[str, Engine] = {}  # one set per worker process, loaded once
 LOAD_TIMEOUT_S = 300.0  # a worker loading its engine (Coqui's largest models take ~1 min)
-SCRATCH_MB = 250.0  # what a running turn may take on average, beyond its loaded engine
+MEMORY_MB = 1000.0  # resident, this process and its workers, while they speak
+WORKER_MB = 500.0  # ... or this much a worker, on a machine with more cores
 
 
 @dataclass(frozen=True)
@@ -65,11 +66,14 @@ class SpokenTurn:
     known, the whole turn as one)."""
 
 
-def local_workers(workers: int) -> workers_.LocalWorkers:
-    """``workers`` processes here, whose running turns may take ``SCRATCH_MB`` each on
-    average: two Piper workers decoding long sentences at once would push a render past
-    1 GB (``Engine.scratch_mb_per_char``), so the second waits or takes a shorter turn."""
-    return workers_.LocalWorkers(max(1, workers), SCRATCH_MB * max(1, workers))
+def local_workers(workers: int, memory_mb: float | None = None) -> workers_.LocalWorkers:
+    """``workers`` processes here, which with this one hold at most ``memory_mb`` (default
+    ``MEMORY_MB``, or ``WORKER_MB`` a worker if more): two Piper workers decoding long
+    sentences at once would push a render past 1 GB (``Engine.scratch_mb_per_char``), so
+    a turn that would not fit waits, and its worker takes a shorter one that does."""
+    count = max(1, workers)
+    budget = max(MEMORY_MB, WORKER_MB * count) if memory_mb is None else memory_mb
+    return workers_.LocalWorkers(count, budget)
 
 
 def default_workers() -> int:

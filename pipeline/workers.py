@@ -81,8 +81,8 @@ class Job:
     cannot hear progress allows ``timeout`` for each."""
 
     memory_mb: float = 0.0
-    """Memory it needs at its peak beyond its worker's loaded engines (an estimate):
-    local workers keep the running jobs' sum within their budget."""
+    """Memory it needs at its peak beyond what its worker holds before it (an estimate):
+    local workers start it only when that fits in their budget."""
 
 
 class JobFailed(Exception):
@@ -104,6 +104,7 @@ class _Worker:
     job: Job | None = None
     started: float = field(default_factory=time.monotonic)
     joined: bool = False  # came from another group (``_rebalance``): takes the shortest jobs
+    peak_mb: float = 0.0  # what it is expected to hold at its running job's peak (``_next``)
 
 
 class Executor(Protocol):
@@ -128,7 +129,8 @@ class LocalWorkers:
     """How many at most."""
 
     memory_mb: float | None = None
-    """Most memory the running jobs may need at once (``Job.memory_mb``; None: no limit)."""
+    """Most memory this process and its workers may hold at once (resident MB): a job
+    whose ``Job.memory_mb`` would take them past it waits (None: no limit)."""
 
     def run(self, groups: Sequence[Group], jobs: Iterable[Job]) -> Iterator[tuple[int, Any]]:
         """Run ``jobs`` on the groups' worker processes (``run``)."""
@@ -139,7 +141,7 @@ def run(
     groups: Sequence[Group], jobs: Iterable[Job], memory_mb: float | None = None
 ) -> Iterator[tuple[int, Any]]:
     """Run ``jobs`` on the groups' workers; yield ``(key, result)`` as each finishes.
-    A job is started only while the running jobs' memory and its own fit in
+    A job is started only while this process, its workers and the job's memory fit in
     ``memory_mb``, or when nothing else runs (``_next``)."""
     queues: list[deque[Job]] = [deque() for _ in groups]
     for job in jobs:
@@ -157,7 +159,7 @@ def run(
             for worker in workers:
                 queue = queues[worker.group]
                 if worker.ready and worker.job is None and queue:
-                    worker.job = _next(queue, worker.joined, workers, memory_mb)
+                    worker.job = _next(queue, worker, workers, memory_mb)
                     if worker.job is not None:
                         worker.conn.send((worker.job.task, worker.job.args))
                         worker.deadline = time.monotonic() + worker.job.timeout + GRACE_S
@@ -179,19 +181,40 @@ def run(
 
 
 def _next(
-    queue: deque[Job], joined: bool, workers: list[_Worker], memory_mb: float | None
+    queue: deque[Job], worker: _Worker, workers: list[_Worker], memory_mb: float | None
 ) -> Job | None:
-    """The job an idle worker takes: the one nearest its end of the queue (the start; the
-    end for a worker that ``joined``) that fits in ``memory_mb`` beside the running jobs;
-    None (wait) if none does. A job runs when nothing else does, whatever it needs."""
-    running = [w.job.memory_mb for w in workers if w.job is not None]
-    order = range(len(queue) - 1, -1, -1) if joined else range(len(queue))
+    """The job an idle ``worker`` takes: the one nearest its end of the queue (the start;
+    the end for a worker that ``joined``) whose memory fits in what ``memory_mb`` leaves
+    beside this process and the other workers as they are, or will be at their running
+    jobs' peaks; None (wait) if none does. A job runs when nothing else does."""
+    order = range(len(queue) - 1, -1, -1) if worker.joined else range(len(queue))
+    room = math.inf
+    if memory_mb is not None and any(w.job is not None for w in workers):
+        others = sum(_expected_mb(w) for w in workers if w is not worker)
+        room = memory_mb - resident_mb(os.getpid()) - others - resident_mb(worker.process.pid)
     for index in order:
-        if memory_mb is None or not running or sum(running) + queue[index].memory_mb <= memory_mb:
+        if queue[index].memory_mb <= room:
             job = queue[index]
             del queue[index]
+            worker.peak_mb = resident_mb(worker.process.pid) + job.memory_mb
             return job
     return None
+
+
+def _expected_mb(worker: _Worker) -> float:
+    """What a worker holds now, or at its running job's peak if that is more."""
+    now = resident_mb(worker.process.pid)
+    return max(now, worker.peak_mb) if worker.job is not None else now
+
+
+def resident_mb(pid: int | None) -> float:
+    """A process's resident memory in MB (Linux /proc; 0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/statm", encoding="ascii") as handle:
+            pages = int(handle.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def _rebalance(

@@ -10,6 +10,7 @@ from conftest import FIXTURES, REPO, VOICES
 
 from pipeline.cli import main
 from pipeline.production import prepare
+from pipeline.synthesize import local_workers
 
 
 def test_help_documents_render_and_check() -> None:
@@ -65,6 +66,25 @@ def test_bad_voice_flag_is_a_usage_error(capsys) -> None:
         main(["check", str(FIXTURES / "two_hosts.md"), "--voice", "ALEX"])
     assert caught.value.code == 2
     assert "expected SPEAKER=voices/file.yaml" in capsys.readouterr().err
+
+
+def test_memory_is_megabytes_and_a_budget_under_any_turn_still_renders(
+    write_script, tmp_path, capsys
+) -> None:
+    """A turn that does not fit waits for the others, but one runs when nothing else does:
+    a budget too small for any turn renders one turn at a time, to the same file."""
+    script = write_script("## One\nALEX: First of all.\nMAYA: Yes.\nALEX: And then.\n")
+    for bad in ("0", "-5", "lots"):
+        with pytest.raises(SystemExit) as caught:
+            main(["render", str(script), "--memory", bad])
+        assert caught.value.code == 2
+        assert "expected megabytes above 0" in capsys.readouterr().err
+    tight, roomy = tmp_path / "tight" / "ep.mp3", tmp_path / "roomy" / "ep.mp3"
+    assert main(["render", str(script), "-o", str(tight), "-q", "--no-cache", "--memory", "1"]) == 0
+    assert main(["render", str(script), "-o", str(roomy), "-q", "--no-cache"]) == 0
+    assert tight.read_bytes() == roomy.read_bytes()
+    assert local_workers(2).memory_mb == 1000.0 and local_workers(8).memory_mb == 4000.0
+    assert local_workers(2, 3000.0).memory_mb == 3000.0
 
 
 def test_several_scripts_render_as_a_season_into_one_folder(write_script, tmp_path, capsys) -> None:

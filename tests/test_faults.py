@@ -417,12 +417,13 @@ def _span(seconds: float, *, progress) -> tuple[float, float]:
 
 def test_jobs_that_need_much_memory_never_run_at_once_within_a_budget() -> None:
     """Two Piper workers decoding the longest sentences at once push a render past 1 GB:
-    with a budget, a job that would not fit beside the running ones waits, and its worker
-    takes a job that fits instead, so both workers stay busy."""
+    with a budget for this process and its workers as they really are, a job that would
+    not fit beside the running ones waits, and its worker takes a job that fits instead,
+    so both workers stay busy."""
     group = workers.Group(_ready, (), 2, 30.0)
 
     def jobs() -> list[workers.Job]:
-        heavy = [workers.Job(k, 0, _span, (0.8,), 30.0, memory_mb=400.0) for k in (0, 1)]
+        heavy = [workers.Job(k, 0, _span, (0.8,), 30.0, memory_mb=4000.0) for k in (0, 1)]
         return heavy + [workers.Job(k, 0, _span, (0.2,), 30.0, memory_mb=20.0) for k in range(2, 8)]
 
     def overlap(spans: dict[int, tuple[float, float]], a: int, b: int) -> float:
@@ -430,7 +431,10 @@ def test_jobs_that_need_much_memory_never_run_at_once_within_a_budget() -> None:
 
     unlimited = dict(workers.run([group], jobs()))
     assert overlap(unlimited, 0, 1) > 0.5  # without a budget the two run together
-    spans = dict(workers.run([group], jobs(), memory_mb=500.0))
+    # Room for one heavy job and light ones beside this process and two small workers.
+    budget = workers.resident_mb(os.getpid()) + 2 * 150 + 5000
+    spans = dict(workers.run([group], jobs(), memory_mb=budget))
     assert overlap(spans, 0, 1) <= 0
     assert any(overlap(spans, 0, k) > 0 for k in range(2, 8))  # the other worker kept busy
-    assert workers.LocalWorkers(2, 500.0).memory_mb == 500.0
+    assert 0 < workers.resident_mb(os.getpid()) < 4000
+    assert workers.resident_mb(None) == 0.0

@@ -36,7 +36,7 @@ class Engine(Protocol):
 
     scratch_mb_per_char: float
     """Memory a sentence takes while it is spoken, in MB per character, beyond the loaded
-    model (measured here): local workers keep the running turns' sum within a budget."""
+    model (measured here): local workers start a turn only when that fits their budget."""
 
     def synthesize(self, text: str) -> Audio:
         """Speak ``text``, one sentence; raise ``EngineFailure`` when the engine fails.

@@ -68,7 +68,7 @@ class CoquiEngine:
     fingerprint: str = ""
     """Package version, model and reference clip hashes, speaker and pace."""
 
-    scratch_mb_per_char: float = 2.0
+    scratch_mb_per_char: float = 3.0
     """Memory per character of a sentence being spoken, MB (taken as Piper's, whose VITS
     decoder works alike)."""
 

@@ -42,9 +42,9 @@ class PiperEngine:
     fingerprint: str = ""
     """Package versions, model hash and settings: what makes its audio what it is."""
 
-    scratch_mb_per_char: float = 2.0
+    scratch_mb_per_char: float = 3.0
     """Memory per character of a sentence being spoken, MB (VITS decodes the whole
-    sentence at once: 380-440 MB for 223 characters)."""
+    sentence at once: 2.2-3.1 MB a character over 40 of the episode's turns, 3.9 at most)."""
 
     name: str = "piper"
     """Engine name."""
