@@ -31,6 +31,8 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any, Protocol
 
+import psutil
+
 from pipeline.engines import EngineFailure
 from pipeline.errors import PipelineError
 
@@ -188,15 +190,16 @@ def _next(
     beside this process and the other workers as they are, or will be at their running
     jobs' peaks; None (wait) if none does. A job runs when nothing else does."""
     order = range(len(queue) - 1, -1, -1) if worker.joined else range(len(queue))
+    holds = resident_mb(worker.process.pid)
     room = math.inf
     if memory_mb is not None and any(w.job is not None for w in workers):
         others = sum(_expected_mb(w) for w in workers if w is not worker)
-        room = memory_mb - resident_mb(os.getpid()) - others - resident_mb(worker.process.pid)
+        room = memory_mb - resident_mb(os.getpid()) - others - holds
     for index in order:
         if queue[index].memory_mb <= room:
             job = queue[index]
             del queue[index]
-            worker.peak_mb = resident_mb(worker.process.pid) + job.memory_mb
+            worker.peak_mb = holds + job.memory_mb
             return job
     return None
 
@@ -208,13 +211,13 @@ def _expected_mb(worker: _Worker) -> float:
 
 
 def resident_mb(pid: int | None) -> float:
-    """A process's resident memory in MB (Linux /proc; 0 if it is gone)."""
-    try:
-        with open(f"/proc/{pid}/statm", encoding="ascii") as handle:
-            pages = int(handle.read().split()[1])
-    except (OSError, IndexError, ValueError):
+    """A process's resident memory in MB (0 if it is gone or not started yet)."""
+    if pid is None:
         return 0.0
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    try:
+        return psutil.Process(pid).memory_info().rss / 2**20
+    except psutil.Error:
+        return 0.0
 
 
 def _rebalance(
@@ -236,9 +239,8 @@ def _rebalance(
         workers.remove(worker)
         _stop([worker], clean=True)  # idle: it reads EOF and exits
         # It takes the group's jobs from the other end: jobs come longest first, so the
-        # two meet in the middle, and the newcomer's engine is never handed the longest
-        # sentences while the first worker is (the buffers of two at once would push
-        # memory over budget).
+        # two meet in the middle (``_next`` keeps two long sentences from running at once
+        # when memory is short).
         workers.append(_start(context, target, groups[target], joined=True))
 
 
