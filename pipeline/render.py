@@ -6,9 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import importlib
 import json
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -207,7 +205,7 @@ def _package(
     """The companion files and the overview, staged beside the MP3."""
     measured = done.report.measured
     manifest = write_companions(production, mix, release, staging, done.mp3, measured)
-    from pipeline.overview import draw_overview  # imported beside encoding (``render``)
+    from pipeline.overview import draw_overview  # matplotlib: 0.5 s, only when drawing
 
     target = (spec or Spec()).loudness_lufs
     draw_overview(production.script, mix, measured, staging.path(outputs.overview), target)
@@ -247,9 +245,6 @@ def render(
     with watch.lap("synthesis"):
         turns = TurnCache(cache) if cache else None
         spoken = _spoken(production, turns, workers, timing, progress, executor)
-    # The overview's plotting library takes 0.5 s to import: imported beside encoding,
-    # which mostly waits on ffmpeg.
-    threading.Thread(target=importlib.import_module, args=("pipeline.overview",)).start()
     with watch.lap("assembly"):
         mix = assemble(script, spoken, timing, production.music)
         del spoken  # the mix holds every turn now

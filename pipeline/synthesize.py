@@ -14,10 +14,8 @@ stopped part-way resumes where it stopped.
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -274,10 +272,7 @@ def plan_pools(
 
 
 def start_worker(voices: dict[str, Voice]) -> None:
-    """Load a worker process's engines, once; the loudness meter every turn needs is
-    imported beside them (pyloudnorm brings scipy.signal: 0.7 s), while the engine's
-    native code loads its model."""
-    threading.Thread(target=importlib.import_module, args=("pyloudnorm",), daemon=True).start()
+    """Load a worker process's engines, once."""
     _worker_engines.clear()
     _worker_engines.update(load_engines(voices, warm=True))
 

@@ -131,22 +131,22 @@ def load_engine(voice: Voice) -> Engine:
 
 def load_engines(voices: dict[str, Voice], warm: bool = False) -> dict[str, Engine]:
     """One loaded engine per host; hosts that share a voice file share its engine. With
-    ``warm``, each model is loaded now, so a damaged one fails at its voice file. Voices
-    load on threads: one engine's native code loads its model while another's Python
-    packages import."""
+    ``warm``, each model is loaded now, so a damaged one fails at its voice file: on
+    threads, one engine's native code loading its model beside another's. Loading (which
+    imports the engines' packages) stays on this thread: scipy's submodules, which two
+    engines' packages import, break when imported from two threads at once."""
     files = {voice.path.resolve(): voice for voice in voices.values()}
-    with ThreadPoolExecutor(max_workers=len(files) or 1) as pool:
-        loaded = dict(zip(files, pool.map(lambda v: _loaded(v, warm), files.values()), strict=True))
+    loaded = {path: load_engine(voice) for path, voice in files.items()}
+    if warm:
+        with ThreadPoolExecutor(max_workers=len(files) or 1) as pool:
+            list(pool.map(_warmed, files.values(), loaded.values()))
     return {speaker: loaded[voice.path.resolve()] for speaker, voice in voices.items()}
 
 
-def _loaded(voice: Voice, warm: bool) -> Engine:
-    engine = load_engine(voice)
-    if warm:
-        try:
-            engine.warm()
-        except EngineFailure as exc:
-            raise voice.error(
-                str(exc), "model", hint="reinstall the voice, or name another model"
-            ) from None
-    return engine
+def _warmed(voice: Voice, engine: Engine) -> None:
+    try:
+        engine.warm()
+    except EngineFailure as exc:
+        raise voice.error(
+            str(exc), "model", hint="reinstall the voice, or name another model"
+        ) from None
