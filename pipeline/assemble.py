@@ -23,8 +23,11 @@ under speech, ramping down ``attack`` seconds before a voice comes in and back u
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from collections.abc import Iterable
+import itertools
+import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,7 +41,7 @@ from pipeline.script import MusicCue, Pause, Script, SoundbiteMark, Turn
 from pipeline.synthesize import SpokenTurn
 from pipeline.timing import Timing
 
-__all__ = ["Levels", "Mix", "Placement", "Timing", "assemble"]
+__all__ = ["Levels", "Mix", "Placement", "Timing", "assemble", "settled"]
 
 # Bump when the way a window is mixed changes: encoded segments are kept under what their
 # windows are made from (``Mix.window_key``), not their samples.
@@ -308,7 +311,61 @@ def assemble(
     gains = level.gains(
         [(t.utterance.turn.speaker, t.audio.samples, t.gain_db) for t in spoken_turns], rate
     )
-    queue = iter(zip(spoken_turns, gains, strict=True))
+    desk, waiting = _lay(script, list(zip(spoken_turns, gains, strict=True)), timing, rate, music)
+    if waiting is not None:
+        raise ValueError("spoken turns are out of step with the script")
+    return desk.mix(spoken_turns, levels or Levels())
+
+
+def settled(
+    script: Script,
+    spoken: Sequence[SpokenTurn | None],
+    timing: Timing | None = None,
+    music: MusicLibrary | None = None,
+    levels: Levels | None = None,
+) -> Mix | None:
+    """While turns are still being spoken (``spoken``: one per turn of ``script``, None
+    for each still to come), the start of the mix that they cannot change: the turns up
+    to the first one missing (or unmeasured: its gain may be its host's median, from
+    turns to come) laid as ``assemble`` lays them, and a ``length`` short of where the
+    next could begin by the time the music starts ducking for it. Every window inside
+    that length mixes, and keys (``Mix.window_key``), as the whole mix's will. None: no
+    such start, or nothing missing."""
+    ready = list(itertools.takewhile(lambda t: t is not None and t.gain_db is not None, spoken))
+    if not ready:
+        return None
+    rate = ready[0].audio.sample_rate
+    laid = [(t, t.gain_db) for t in ready if t.gain_db is not None]
+    desk, waiting = _lay(script, laid, timing, rate, music)
+    if waiting is None:
+        return None
+    levels = levels or Levels()
+    last = desk.placements[-1] if desk.placements else None
+    # The next turn starts after a gap from the cursor, or under the end of the last turn
+    # but not before its middle; the music ducks ``attack`` before it.
+    begins = desk.cursor
+    if waiting.overlap is not None and last is not None:
+        begins = (last.start + last.end) // 2
+    length = begins - math.ceil(levels.attack * rate)
+    if length <= 0:
+        return None
+    chapters = list(desk.chapters)
+    if desk.chapter_start is not None:  # the chapter being laid: its start is an anchor
+        chapters.append(ChapterMark("", desk.chapter_start, 0))
+    return dataclasses.replace(desk.mix(ready, levels), length=length, chapters=chapters)
+
+
+def _lay(
+    script: Script,
+    turns: Sequence[tuple[SpokenTurn, float]],
+    timing: Timing | None,
+    rate: int,
+    music: MusicLibrary | None,
+) -> tuple[_Desk, Turn | None]:
+    """The script's items laid in order, with ``turns`` (each spoken turn and its gain,
+    from the first): the desk, and the turn it stopped at for want of its audio (None:
+    the script was laid to its end)."""
+    queue = iter(turns)
     desk = _Desk(timing or Timing(), rate, music, script.meta.pans)
     for index, chapter in enumerate(script.chapters):
         desk.open_chapter(index)
@@ -320,12 +377,17 @@ def assemble(
             elif isinstance(item, SoundbiteMark):
                 desk.soundbite(item)
             else:
-                turn_audio, gain_db = next(queue)
+                taken = next(queue, None)
+                if taken is None:
+                    return desk, item
+                turn_audio, gain_db = taken
                 if turn_audio.utterance.turn is not item:
                     raise ValueError("spoken turns are out of step with the script")
                 desk.turn(item, turn_audio, gain_db)
         desk.close_chapter(chapter.title, chapter.line)
-    return desk.mix(spoken_turns, levels or Levels())
+    if next(queue, None) is not None:
+        raise ValueError("more spoken turns than the script has")
+    return desk, None
 
 
 @dataclass

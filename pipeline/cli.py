@@ -392,6 +392,7 @@ def _render_one(
         else f"{report.passes} mastering pass{'es' if report.passes > 1 else ''}; "
         f"last pass encoded {result.segments_encoded} of "
         f"{result.segments_encoded + result.segments_reused} segments"
+        + (f", {result.segments_ahead} of them ahead" if result.segments_ahead else "")
     )
     print(
         f"wrote {result.outputs.mp3}: {int(minutes)}:{seconds:04.1f}, {result.turns} turns, "
@@ -410,6 +411,7 @@ def _render_one(
             "mastering_passes": report.passes,
             "segments_encoded": result.segments_encoded,
             "segments_reused": result.segments_reused,
+            "segments_ahead": result.segments_ahead,
             "loudness_lufs": round(measured.loudness_lufs, 2),
             "true_peak_db": measured.true_peak_db,
         }

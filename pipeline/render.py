@@ -12,19 +12,27 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.ahead import MEMORY_MB as AHEAD_MB
+from pipeline.ahead import EncodeAhead, Lane
 from pipeline.assemble import Mix, assemble
 from pipeline.cache import SegmentCache, TurnCache
 from pipeline.files import file_digest
 from pipeline.loudness import require_ffmpeg
-from pipeline.master import MasterReport, Spec, first_levels, master
+from pipeline.master import MasterReport, Spec, chain, first_levels, master
 from pipeline.mp3 import MP3
-from pipeline.opus import OPUS_VERSION, OpusRendition, opus_encoder, opus_levels
+from pipeline.opus import OPUS, OPUS_VERSION, OpusRendition, opus_encoder, opus_levels
 from pipeline.outputs import Manifest, OutputSet, Staging
 from pipeline.package import Release, tag_mp3, write_companions
 from pipeline.production import Production, prepare
 from pipeline.segments import QUIET, SegmentEncoder, anchors
 from pipeline.state import RenderState, Stamp, options_digest
-from pipeline.synthesize import SpokenTurn, default_workers, local_workers, synthesize
+from pipeline.synthesize import (
+    SpokenTurn,
+    default_workers,
+    local_workers,
+    memory_budget,
+    synthesize,
+)
 from pipeline.timing import Timing
 from pipeline.workers import Executor
 
@@ -50,6 +58,10 @@ class RenderResult:
 
     segments_reused: int = 0
     """MP3 segments it took from the cache."""
+
+    segments_ahead: int = 0
+    """MP3 segments encoded while the turns were spoken (``pipeline/ahead.py``), which
+    mastering then took from the cache."""
 
     stages: dict[str, float] = dataclasses.field(default_factory=dict)
     """Seconds each stage took: parse and check, synthesis, assembly, mastering and
@@ -79,20 +91,57 @@ def _spoken(
     timing: Timing | None,
     progress: bool,
     executor: Executor | None,
+    ahead: EncodeAhead | None,
 ) -> list[SpokenTurn]:
-    """Every turn spoken, or taken from ``cache``, levelled for where its host sits."""
-    return synthesize(
-        production.utterances,
-        production.engines,
-        production.script.path,
-        progress=progress,
-        cache=cache,
-        voices=production.voices,
-        workers=workers,
-        timing=timing,
-        pans=production.script.meta.pans,
-        executor=executor,
-    )
+    """Every turn spoken, or taken from ``cache``, levelled for where its host sits; the
+    mix's settled segments encoded ``ahead`` meanwhile."""
+    try:
+        return synthesize(
+            production.utterances,
+            production.engines,
+            production.script.path,
+            progress=progress,
+            cache=cache,
+            voices=production.voices,
+            workers=workers,
+            timing=timing,
+            pans=production.script.meta.pans,
+            executor=executor,
+            heard=ahead.heard if ahead is not None else None,
+        )
+    finally:
+        if ahead is not None:
+            ahead.close()
+
+
+def _start_levels(
+    spec: Spec | None, state: RenderState | None
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The gain and limit mastering starts from: the MP3's, then the Opus rendition's."""
+    expected = first_levels(spec or Spec(), state.report if state else None, MP3.level_db)
+    if state is not None and state.opus_levels is not None:
+        return expected, state.opus_levels  # where the last one ended, from the same start
+    return expected, opus_levels(*expected)
+
+
+def _ahead(
+    production: Production,
+    cache: Path | None,
+    timing: Timing | None,
+    levels: tuple[tuple[float, float], tuple[float, float]],
+    memory_mb: float | None,
+) -> EncodeAhead | None:
+    """Encoding ahead (``pipeline/ahead.py``) into ``cache`` (None: none) at the levels
+    mastering starts from, within the render's memory budget (None: none here)."""
+    if cache is None:
+        return None
+    (gain, limit), (opus_gain, opus_limit) = levels
+    lanes = [
+        Lane(MP3, chain(gain, limit, MP3.rate), SegmentCache(cache)),
+        Lane(OPUS, chain(opus_gain, opus_limit, OPUS.rate), SegmentCache(cache, ".opus")),
+    ]
+    script, turns = production.script, len(production.utterances)
+    return EncodeAhead(script, turns, lanes, timing, production.music, memory_mb=memory_mb)
 
 
 @dataclass
@@ -132,11 +181,11 @@ def _master(
     spec: Spec | None,
     cache: Path | None,
     workers: int,
+    state: RenderState | None,
 ) -> _Mastered:
     """The mix mastered into the staged MP3 and the Opus rendition started, unless the
-    last render to this output made them from the same mix (``RenderState``)."""
+    last render to this output made them from the same mix (``state``)."""
     state_path = RenderState.path(cache, outputs.mp3) if cache is not None else None
-    state = RenderState.load(state_path) if state_path else None
     digest = mix_digest(mix, release, spec)
     keep = (state_path, digest) if state_path else None
     if state is not None and state.unchanged(digest, outputs.mp3, outputs.opus):
@@ -148,10 +197,7 @@ def _master(
     last = state.report if state else None
     # The Opus rendition is encoded beside the MP3, from the levels the MP3's mastering
     # starts at (mastering usually keeps them); again if it ends elsewhere.
-    expected = first_levels(spec or Spec(), last, MP3.level_db)
-    levels = opus_levels(*expected)
-    if state is not None and state.opus_levels is not None:
-        levels = state.opus_levels  # where the last one ended, from the same start
+    expected, levels = _start_levels(spec, state)
     opus = _opus(mix, staging.path(outputs.opus), cuts, cache, workers, levels, spec, stop)
     report = master(encoder, spec, last)
     tag_mp3(mp3, release)
@@ -226,46 +272,48 @@ def render(
     memory_mb: float | None = None,
 ) -> RenderResult:
     """Render the script at ``script_path`` to a mastered, tagged MP3 at ``output``.
-
     Synthesized turns are kept in ``cache`` (None: no cache) and spoken by ``executor``
     (default: ``workers`` processes here, one per core by default, holding with this
-    process at most ``memory_mb``: ``synthesize.local_workers``).
-    """
+    process at most ``memory_mb``: ``synthesize.local_workers``)."""
     watch = Stopwatch()
     with watch.lap("parse and check"):
         require_ffmpeg()  # before spending minutes on synthesis
         workers = default_workers() if workers is None else workers
-        executor = executor or local_workers(workers, memory_mb)
+        # Local workers leave room for encoding ahead, which keeps to the same budget.
+        budget = memory_budget(workers, memory_mb) if executor is None else None
+        executor = executor or local_workers(workers, budget, AHEAD_MB if cache else 0.0)
         outputs = OutputSet(output)
         outputs.check_writable()
         production = prepare(script_path, voice_overrides)
         made_from = tuple(Stamp.of(path) for path in production.inputs())
         options = options_digest(script_path, voice_overrides)
+        state = RenderState.load(RenderState.path(cache, outputs.mp3)) if cache else None
     script = production.script
     with watch.lap("synthesis"):
         turns = TurnCache(cache) if cache else None
-        spoken = _spoken(production, turns, workers, timing, progress, executor)
+        ahead = _ahead(production, cache, timing, _start_levels(spec, state), budget)
+        spoken = _spoken(production, turns, workers, timing, progress, executor, ahead)
     with watch.lap("assembly"):
         mix = assemble(script, spoken, timing, production.music)
         del spoken  # the mix holds every turn now
         release = Release.of(script, mix, production.voices)
     with outputs.replace() as staging, contextlib.ExitStack() as stop:
         with watch.lap("mastering and encoding"):
-            done = _master(mix, release, outputs, staging, stop, spec, cache, workers)
+            done = _master(mix, release, outputs, staging, stop, spec, cache, workers, state)
         with watch.lap("packaging"):
             manifest = _package(production, mix, release, outputs, staging, done, spec)
         with watch.lap("mastering and encoding"):
             if done.opus is not None:
                 done.opus.result()
     done.save_state(outputs, manifest.mp3.sha256, made_from, options)
-    report, encoder = done.report, done.encoder
-    last = encoder.last if encoder else None
+    last = done.encoder.last if done.encoder else None
     return RenderResult(
         outputs=outputs,
         duration=mix.duration,
         turns=len(mix.placements),
-        mastering=report,
+        mastering=done.report,
         segments_encoded=last.encoded if last else 0,
         segments_reused=last.reused if last else 0,
+        segments_ahead=ahead.encoded if ahead is not None else 0,
         stages=watch.laps,
     )

@@ -218,7 +218,7 @@ def encode_segments(
     def one(part: Segment) -> tuple[bytes, SegmentReading, bool]:
         if stop is not None and stop.is_set():
             raise Stopped
-        return _encode_segment(source, part, filters, codec, cache)
+        return encode_segment(source, part, filters, codec, cache)
 
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
     try:
@@ -245,7 +245,7 @@ def encode_segments(
     )
 
 
-def _encode_segment(
+def encode_segment(
     source: Source, part: Segment, filters: str, codec: Codec, cache: SegmentCache | None
 ) -> tuple[bytes, SegmentReading, bool]:
     """One segment's frames and reading, from the cache or encoded now (and whether it was

@@ -5,11 +5,12 @@ sentences are joined by the timing model's pauses (``pipeline/timing.py``), so e
 engine pauses alike and each sentence's place in the turn is known (for captions).
 
 Each turn's levelling gain is measured as it is spoken (``pipeline/level.py``); the mix
-applies it. Turns already in the cache (``pipeline/cache.py``) are not spoken again; the rest go to
-worker processes (``pipeline/workers.py``), by default one per core, each loading its
-engines once. An engine that makes no progress for its voice's ``timeout`` is stopped and
-the render fails at that turn. Every finished turn is cached at once, so a render that is
-stopped part-way resumes where it stopped.
+applies it. Turns already in the cache (``pipeline/cache.py``) are not spoken again; the
+rest go to worker processes (``pipeline/workers.py``), by default one per core, each
+loading its engines once, in the order they are heard (so the start of the mix can be
+encoded while the rest is spoken: ``pipeline/ahead.py``). An engine that makes no
+progress for its voice's ``timeout`` is stopped and the render fails at that turn. Every
+finished turn is cached at once, so a render that is stopped part-way resumes there.
 """
 
 from __future__ import annotations
@@ -64,14 +65,22 @@ class SpokenTurn:
     known, the whole turn as one)."""
 
 
-def local_workers(workers: int, memory_mb: float | None = None) -> workers_.LocalWorkers:
-    """``workers`` processes here, which with this one hold at most ``memory_mb`` (default
-    ``MEMORY_MB``, or ``WORKER_MB`` a worker if more): two Piper workers decoding long
-    sentences at once would push a render past 1 GB (``Engine.scratch_mb_per_char``), so
-    a turn that would not fit waits, and its worker takes a shorter one that does."""
-    count = max(1, workers)
-    budget = max(MEMORY_MB, WORKER_MB * count) if memory_mb is None else memory_mb
-    return workers_.LocalWorkers(count, budget)
+def local_workers(
+    workers: int, memory_mb: float | None = None, beside_mb: float = 0.0
+) -> workers_.LocalWorkers:
+    """``workers`` processes here, which with this one hold at most ``memory_mb``
+    (``memory_budget``), less ``beside_mb`` for what this process runs meanwhile
+    (``pipeline/ahead.py``'s encoders): two Piper workers decoding long sentences at once
+    would push a render past 1 GB (``Engine.scratch_mb_per_char``), so a turn that would
+    not fit waits, and its worker takes a shorter one that does."""
+    budget = memory_budget(workers, memory_mb)
+    return workers_.LocalWorkers(max(1, workers), budget - beside_mb)
+
+
+def memory_budget(workers: int, memory_mb: float | None = None) -> float:
+    """What a render with ``workers`` workers may hold: ``memory_mb``, by default
+    ``MEMORY_MB``, or ``WORKER_MB`` a worker if that is more."""
+    return max(MEMORY_MB, WORKER_MB * max(1, workers)) if memory_mb is None else memory_mb
 
 
 def default_workers() -> int:
@@ -93,13 +102,15 @@ def synthesize(
     measure: bool = True,
     pans: Mapping[str, float] | None = None,
     executor: workers_.Executor | None = None,
+    heard: Callable[[dict[int, SpokenTurn]], None] | None = None,
 ) -> list[SpokenTurn]:
     """Speak every utterance (from the cache where it can), in order, each host's turns
     levelled for where ``pans`` places them (default: the centre). With ``voices``, by
     ``executor`` (default: ``workers`` worker processes here, ``pipeline/workers.py``,
     that a stuck engine or Ctrl-C cannot hold); without, by the ``engines`` here.
     ``measure=False`` leaves the gains unmeasured and keeps nothing in the cache (QA, at
-    another sample rate)."""
+    another sample rate). ``heard`` is told the turns as they are ready, by index: those
+    in the cache first, then each as it is spoken (``pipeline/ahead.py``)."""
     timing = timing or Timing()
     cache = cache if measure else None
     # Every speaker's limiter headroom, for where the host sits (level.headroom_db).
@@ -107,18 +118,19 @@ def synthesize(
     headrooms = {speaker: headroom_db(pan) for speaker, pan in where.items()}
     keys, done = _cached(utterances, engines, cache, timing, headrooms)
     todo = _to_speak(keys, done)
+
+    def ready(indices: list[int]) -> list[int]:
+        if heard is not None and indices:
+            heard({i: _spoken_turn(utterances[i], keys[i], done[i]) for i in indices})
+        return indices
+
+    ready(list(done))
     settings = (sample_rate, timing, measure)
-    with tqdm(
-        total=len(utterances),
-        initial=len(done),
-        unit="turn",
-        desc="synthesizing",
-        disable=not progress,
-        file=sys.stderr,
-    ) as bar:
+    counter = {"total": len(utterances), "initial": len(done), "unit": "turn"}
+    with tqdm(**counter, desc="synthesizing", disable=not progress, file=sys.stderr) as bar:
 
         def finish(index: int, said: Said) -> None:
-            bar.update(len(_keep(index, said, keys, done, cache)))
+            bar.update(len(ready(_keep(index, said, keys, done, cache))))
 
         if voices is None:  # a library call with loaded engines only: speak here
             for index in todo:
@@ -135,10 +147,11 @@ def synthesize(
                 settings,
                 headrooms,
             )
-    return [
-        SpokenTurn(said, done[index].audio, keys[index], done[index].gain_db, done[index].sentences)
-        for index, said in enumerate(utterances)
-    ]
+    return [_spoken_turn(said, keys[index], done[index]) for index, said in enumerate(utterances)]
+
+
+def _spoken_turn(utterance: Utterance, key: str, said: Said) -> SpokenTurn:
+    return SpokenTurn(utterance, said.audio, key, said.gain_db, said.sentences)
 
 
 def _keep(
@@ -213,7 +226,8 @@ def _speak_in_workers(
         workers_.Group(start_worker, ({s: voices[s] for s in speakers},), count, LOAD_TIMEOUT_S)
         for speakers, count, _ in plans
     ]
-    # Longest first, so no worker is left with a long turn at the end.
+    # In the order they are heard: the start of the mix is settled first, and encoded
+    # while the rest is spoken (pipeline/ahead.py).
     jobs = [
         workers_.Job(
             i,
@@ -230,7 +244,7 @@ def _speak_in_workers(
             _scratch_mb(utterances[i], engines),
         )
         for group, (_, _, indices) in enumerate(plans)
-        for i in sorted(indices, key=lambda i: -len(utterances[i].text))
+        for i in sorted(indices)
     ]
     try:
         for index, result in executor.run(groups, jobs):

@@ -105,7 +105,6 @@ class _Worker:
     ready: bool = False
     job: Job | None = None
     started: float = field(default_factory=time.monotonic)
-    joined: bool = False  # came from another group (``_rebalance``): takes the shortest jobs
     peak_mb: float = 0.0  # what it is expected to hold at its running job's peak (``_next``)
 
 
@@ -185,17 +184,16 @@ def run(
 def _next(
     queue: deque[Job], worker: _Worker, workers: list[_Worker], memory_mb: float | None
 ) -> Job | None:
-    """The job an idle ``worker`` takes: the one nearest its end of the queue (the start;
-    the end for a worker that ``joined``) whose memory fits in what ``memory_mb`` leaves
-    beside this process and the other workers as they are, or will be at their running
-    jobs' peaks; None (wait) if none does. A job runs when nothing else does."""
-    order = range(len(queue) - 1, -1, -1) if worker.joined else range(len(queue))
+    """The job an idle ``worker`` takes: the first in the queue whose memory fits in what
+    ``memory_mb`` leaves beside this process and the other workers as they are, or will
+    be at their running jobs' peaks; None (wait) if none does. A job runs when nothing
+    else does."""
     holds = resident_mb(worker.process.pid)
     room = math.inf
     if memory_mb is not None and any(w.job is not None for w in workers):
         others = sum(_expected_mb(w) for w in workers if w is not worker)
         room = memory_mb - resident_mb(os.getpid()) - others - holds
-    for index in order:
+    for index in range(len(queue)):
         if queue[index].memory_mb <= room:
             job = queue[index]
             del queue[index]
@@ -220,6 +218,16 @@ def resident_mb(pid: int | None) -> float:
         return 0.0
 
 
+def tree_mb() -> float:
+    """Resident memory in MB of this process and every process it started."""
+    me = psutil.Process()
+    try:
+        family = [me, *me.children(recursive=True)]
+    except psutil.Error:
+        family = [me]
+    return sum(resident_mb(process.pid) for process in family)
+
+
 def _rebalance(
     context: Any, groups: Sequence[Group], queues: list[deque[Job]], workers: list[_Worker]
 ) -> None:
@@ -238,20 +246,17 @@ def _rebalance(
         target = max(waiting, key=lambda g: len(queues[g]) / max(1, count[g]))
         workers.remove(worker)
         _stop([worker], clean=True)  # idle: it reads EOF and exits
-        # It takes the group's jobs from the other end: jobs come longest first, so the
-        # two meet in the middle (``_next`` keeps two long sentences from running at once
-        # when memory is short).
-        workers.append(_start(context, target, groups[target], joined=True))
+        workers.append(_start(context, target, groups[target]))
 
 
-def _start(context: Any, index: int, group: Group, joined: bool = False) -> _Worker:
+def _start(context: Any, index: int, group: Group) -> _Worker:
     parent_end, child_end = context.Pipe()
     process = context.Process(
         target=_serve, args=(child_end, os.getpid(), group.setup, group.args), daemon=True
     )
     process.start()
     child_end.close()
-    return _Worker(process, parent_end, index, time.monotonic() + group.timeout, joined=joined)
+    return _Worker(process, parent_end, index, time.monotonic() + group.timeout)
 
 
 def _receive(worker: _Worker, groups: Sequence[Group]) -> tuple[int, Any] | None:
@@ -396,10 +401,10 @@ def _work(conn: Connection, setup: Callable[..., None], args: tuple) -> None:
             conn.send(("failed", f"{type(exc).__name__}: {exc}"))
             continue
         conn.send(("done", result))
-        _give_back_memory()
+        give_back_memory()
 
 
-def _give_back_memory() -> None:
+def give_back_memory() -> None:
     """Return the heap's free pages to the system after a job (glibc keeps them): an
     engine's large per-sentence buffers would otherwise stay in the worker for good."""
     with contextlib.suppress(OSError, AttributeError):
