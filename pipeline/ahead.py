@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from pipeline.assemble import Levels, settled
 from pipeline.cache import SegmentCache
+from pipeline.errors import PipelineError
 from pipeline.music import MusicLibrary
 from pipeline.script import Script
 from pipeline.segments import LEAD, QUIET, Codec, Segment, anchors, encode_segment, segments
@@ -51,7 +52,8 @@ class EncodeAhead:
     turns are spoken: tell it each turn as it comes (``heard``), and ``close`` it before
     mastering. Each segment starts when an encoder fits beside the render in
     ``memory_mb``: the workers leave ``MEMORY_MB`` of it, but a turn too big for their
-    budget still runs when nothing else does."""
+    budget still runs when nothing else does, and while it does (``crowded``) nothing is
+    encoded."""
 
     def __init__(
         self,
@@ -62,10 +64,12 @@ class EncodeAhead:
         music: MusicLibrary | None = None,
         levels: Levels | None = None,
         memory_mb: float | None = None,
+        crowded: threading.Event | None = None,
     ) -> None:
         self.script, self.lanes = script, tuple(lanes)
         self.timing, self.music, self.levels = timing, music, levels
         self.memory_mb = memory_mb  # the render's budget, workers and all (None: no limit)
+        self.crowded = crowded  # set while a turn beyond the workers' budget is spoken
         self.spoken: list[SpokenTurn | None] = [None] * turns
         self.changed = threading.Condition()
         self.fresh = False  # turns came since the mix was last looked at
@@ -93,13 +97,15 @@ class EncodeAhead:
             self.changed.notify()
         self.thread.join()
         self.spoken = []  # the turns' audio is the mix's to hold now
+        if self.failure is not None and not isinstance(self.failure, PipelineError | OSError):
+            raise self.failure  # a bug, not an encoder that failed: say so
 
     def _run(self) -> None:
         try:
             while (spoken := self._wait()) is not None:
                 self._encode(spoken)
-        except Exception as exc:  # only time is lost: mastering encodes it, and says why
-            self.failure = exc
+        except Exception as exc:  # an encoder that failed costs only time: mastering
+            self.failure = exc  # encodes that segment again, and says why if it fails
 
     def _wait(self) -> list[SpokenTurn | None] | None:
         """The turns spoken so far, once more have come (None: closed)."""
@@ -134,7 +140,8 @@ class EncodeAhead:
         while True:
             if self.closed and not self.finishing:
                 return False
-            if self.memory_mb is None or tree_mb() + MEMORY_MB <= self.memory_mb:
+            crowded = self.crowded is not None and self.crowded.is_set()
+            if not crowded and (self.memory_mb is None or tree_mb() + MEMORY_MB <= self.memory_mb):
                 return True
             time.sleep(0.1)
 

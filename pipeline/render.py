@@ -26,15 +26,9 @@ from pipeline.package import Release, tag_mp3, write_companions
 from pipeline.production import Production, prepare
 from pipeline.segments import QUIET, SegmentEncoder, anchors
 from pipeline.state import RenderState, Stamp, options_digest
-from pipeline.synthesize import (
-    SpokenTurn,
-    default_workers,
-    local_workers,
-    memory_budget,
-    synthesize,
-)
+from pipeline.synthesize import SpokenTurn, default_workers, local_workers, synthesize
 from pipeline.timing import Timing
-from pipeline.workers import Executor
+from pipeline.workers import Executor, LocalWorkers
 
 
 @dataclass(frozen=True)
@@ -129,10 +123,11 @@ def _ahead(
     cache: Path | None,
     timing: Timing | None,
     levels: tuple[tuple[float, float], tuple[float, float]],
-    memory_mb: float | None,
+    executor: Executor,
 ) -> EncodeAhead | None:
     """Encoding ahead (``pipeline/ahead.py``) into ``cache`` (None: none) at the levels
-    mastering starts from, within the render's memory budget (None: none here)."""
+    mastering starts from, within the memory budget of the ``executor``'s local workers
+    (with the room they leave it), or none when they are elsewhere."""
     if cache is None:
         return None
     (gain, limit), (opus_gain, opus_limit) = levels
@@ -141,7 +136,11 @@ def _ahead(
         Lane(OPUS, chain(opus_gain, opus_limit, OPUS.rate), SegmentCache(cache, ".opus")),
     ]
     script, turns = production.script, len(production.utterances)
-    return EncodeAhead(script, turns, lanes, timing, production.music, memory_mb=memory_mb)
+    budget, crowded = None, None
+    if isinstance(executor, LocalWorkers) and executor.memory_mb is not None:
+        budget, crowded = executor.memory_mb, executor.crowded
+    music = production.music
+    return EncodeAhead(script, turns, lanes, timing, music, memory_mb=budget, crowded=crowded)
 
 
 @dataclass
@@ -280,8 +279,7 @@ def render(
         require_ffmpeg()  # before spending minutes on synthesis
         workers = default_workers() if workers is None else workers
         # Local workers leave room for encoding ahead, which keeps to the same budget.
-        budget = memory_budget(workers, memory_mb) if executor is None else None
-        executor = executor or local_workers(workers, budget, AHEAD_MB if cache else 0.0)
+        executor = executor or local_workers(workers, memory_mb, AHEAD_MB if cache else 0.0)
         outputs = OutputSet(output)
         outputs.check_writable()
         production = prepare(script_path, voice_overrides)
@@ -291,7 +289,7 @@ def render(
     script = production.script
     with watch.lap("synthesis"):
         turns = TurnCache(cache) if cache else None
-        ahead = _ahead(production, cache, timing, _start_levels(spec, state), budget)
+        ahead = _ahead(production, cache, timing, _start_levels(spec, state), executor)
         spoken = _spoken(production, turns, workers, timing, progress, executor, ahead)
     with watch.lap("assembly"):
         mix = assemble(script, spoken, timing, production.music)

@@ -68,19 +68,14 @@ class SpokenTurn:
 def local_workers(
     workers: int, memory_mb: float | None = None, beside_mb: float = 0.0
 ) -> workers_.LocalWorkers:
-    """``workers`` processes here, which with this one hold at most ``memory_mb``
-    (``memory_budget``), less ``beside_mb`` for what this process runs meanwhile
-    (``pipeline/ahead.py``'s encoders): two Piper workers decoding long sentences at once
-    would push a render past 1 GB (``Engine.scratch_mb_per_char``), so a turn that would
-    not fit waits, and its worker takes a shorter one that does."""
-    budget = memory_budget(workers, memory_mb)
-    return workers_.LocalWorkers(max(1, workers), budget - beside_mb)
-
-
-def memory_budget(workers: int, memory_mb: float | None = None) -> float:
-    """What a render with ``workers`` workers may hold: ``memory_mb``, by default
-    ``MEMORY_MB``, or ``WORKER_MB`` a worker if that is more."""
-    return max(MEMORY_MB, WORKER_MB * max(1, workers)) if memory_mb is None else memory_mb
+    """``workers`` processes here, which with this one hold at most ``memory_mb`` (default
+    ``MEMORY_MB``, or ``WORKER_MB`` a worker if more), less ``beside_mb`` for what this
+    process runs meanwhile (``pipeline/ahead.py``'s encoders): two Piper workers decoding
+    long sentences at once would push a render past 1 GB (``Engine.scratch_mb_per_char``),
+    so a turn that would not fit waits, and its worker takes a shorter one that does."""
+    count = max(1, workers)
+    budget = max(MEMORY_MB, WORKER_MB * count) if memory_mb is None else memory_mb
+    return workers_.LocalWorkers(count, budget, beside_mb)
 
 
 def default_workers() -> int:
@@ -241,6 +236,7 @@ def _speak_in_workers(
             ),
             voices[utterances[i].turn.speaker].timeout,
             len(utterances[i].sentences),
+            max(_scratch_mb(utterances[i], engines), default=0.0),
             _scratch_mb(utterances[i], engines),
         )
         for group, (_, _, indices) in enumerate(plans)
@@ -255,10 +251,10 @@ def _speak_in_workers(
         raise _failure(said, engines[said.turn.speaker].name, script_path, exc) from None
 
 
-def _scratch_mb(utterance: Utterance, engines: dict[str, Engine]) -> float:
-    """The memory a turn's longest sentence takes while it is spoken (an estimate)."""
-    longest = max((len(s) for s in utterance.sentences), default=0)
-    return engines[utterance.turn.speaker].scratch_mb_per_char * longest
+def _scratch_mb(utterance: Utterance, engines: dict[str, Engine]) -> tuple[float, ...]:
+    """The memory each of a turn's sentences takes while it is spoken (an estimate)."""
+    per_char = engines[utterance.turn.speaker].scratch_mb_per_char
+    return tuple(per_char * len(sentence) for sentence in utterance.sentences)
 
 
 def plan_pools(

@@ -23,6 +23,7 @@ import math
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -86,6 +87,10 @@ class Job:
     """Memory it needs at its peak beyond what its worker holds before it (an estimate):
     local workers start it only when that fits in their budget."""
 
+    step_mb: tuple[float, ...] = ()
+    """What each step needs (a turn's sentences), if known: the peak is in one of them
+    (``LocalWorkers.crowded`` is up only while it runs)."""
+
 
 class JobFailed(Exception):
     """A job raised, timed out or lost its worker."""
@@ -106,6 +111,8 @@ class _Worker:
     job: Job | None = None
     started: float = field(default_factory=time.monotonic)
     peak_mb: float = 0.0  # what it is expected to hold at its running job's peak (``_next``)
+    room_mb: float = math.inf  # what its running job may take before the render is past its budget
+    step: int = 0  # the running job's steps done (progress reports)
 
 
 class Executor(Protocol):
@@ -133,17 +140,31 @@ class LocalWorkers:
     """Most memory this process and its workers may hold at once (resident MB): a job
     whose ``Job.memory_mb`` would take them past it waits (None: no limit)."""
 
+    beside_mb: float = 0.0
+    """Of ``memory_mb``, what the workers leave for what this process runs meanwhile."""
+
+    crowded: threading.Event = field(default_factory=threading.Event, compare=False)
+    """Set while a job runs that is expected to take the render past ``memory_mb`` on its
+    own (it runs when nothing else does): what this process runs beside the workers then
+    waits (``pipeline/ahead.py``)."""
+
     def run(self, groups: Sequence[Group], jobs: Iterable[Job]) -> Iterator[tuple[int, Any]]:
         """Run ``jobs`` on the groups' worker processes (``run``)."""
-        return run(groups, jobs, self.memory_mb)
+        return run(groups, jobs, self.memory_mb, self.crowded, self.beside_mb)
 
 
 def run(
-    groups: Sequence[Group], jobs: Iterable[Job], memory_mb: float | None = None
+    groups: Sequence[Group],
+    jobs: Iterable[Job],
+    memory_mb: float | None = None,
+    crowded: threading.Event | None = None,
+    beside_mb: float = 0.0,
 ) -> Iterator[tuple[int, Any]]:
     """Run ``jobs`` on the groups' workers; yield ``(key, result)`` as each finishes.
     A job is started only while this process, its workers and the job's memory fit in
-    ``memory_mb``, or when nothing else runs (``_next``)."""
+    ``memory_mb`` less ``beside_mb`` (left for what this process runs beside them), or
+    when nothing else runs (``_next``); ``crowded`` is set while a job runs that is
+    expected to take them past ``memory_mb``."""
     queues: list[deque[Job]] = [deque() for _ in groups]
     for job in jobs:
         queues[job.group].append(job)
@@ -160,10 +181,12 @@ def run(
             for worker in workers:
                 queue = queues[worker.group]
                 if worker.ready and worker.job is None and queue:
-                    worker.job = _next(queue, worker, workers, memory_mb)
+                    worker.job = _next(queue, worker, workers, memory_mb, beside_mb)
                     if worker.job is not None:
                         worker.conn.send((worker.job.task, worker.job.args))
                         worker.deadline = time.monotonic() + worker.job.timeout + GRACE_S
+            if crowded is not None:
+                _flag(crowded, any(_beyond(w) for w in workers))
             soonest = min(w.deadline for w in workers)
             handles = [w.conn for w in workers] + [w.process.sentinel for w in workers]
             timeout = None if soonest == math.inf else max(0.0, soonest - time.monotonic())
@@ -178,28 +201,53 @@ def run(
                     _timed_out(worker, groups)
         clean = True
     finally:
+        if crowded is not None:
+            crowded.clear()
         _stop(workers, clean)
 
 
 def _next(
-    queue: deque[Job], worker: _Worker, workers: list[_Worker], memory_mb: float | None
+    queue: deque[Job],
+    worker: _Worker,
+    workers: list[_Worker],
+    memory_mb: float | None,
+    beside_mb: float = 0.0,
 ) -> Job | None:
     """The job an idle ``worker`` takes: the first in the queue whose memory fits in what
-    ``memory_mb`` leaves beside this process and the other workers as they are, or will
-    be at their running jobs' peaks; None (wait) if none does. A job runs when nothing
-    else does."""
+    ``memory_mb`` less ``beside_mb`` leaves beside this process and the other workers as
+    they are, or will be at their running jobs' peaks; None (wait) if none does. A job
+    runs when nothing else does, even if it takes them past ``memory_mb`` (``_beyond``)."""
     holds = resident_mb(worker.process.pid)
-    room = math.inf
-    if memory_mb is not None and any(w.job is not None for w in workers):
+    fits = math.inf  # room in the budget
+    if memory_mb is not None:
         others = sum(_expected_mb(w) for w in workers if w is not worker)
-        room = memory_mb - resident_mb(os.getpid()) - others - holds
+        fits = memory_mb - beside_mb - resident_mb(os.getpid()) - others - holds
+    room = fits if any(w.job is not None for w in workers) else math.inf
     for index in range(len(queue)):
         if queue[index].memory_mb <= room:
             job = queue[index]
             del queue[index]
-            worker.peak_mb = holds + job.memory_mb
+            worker.peak_mb, worker.room_mb, worker.step = holds + job.memory_mb, fits + beside_mb, 0
             return job
     return None
+
+
+def _beyond(worker: _Worker) -> bool:
+    """Whether the worker's running job is at a step expected to take the render past its
+    budget (one that ran as nothing else did)."""
+    job = worker.job
+    if job is None:
+        return False
+    steps = job.step_mb
+    now = steps[worker.step] if worker.step < len(steps) else (0.0 if steps else job.memory_mb)
+    return now > worker.room_mb
+
+
+def _flag(event: threading.Event, on: bool) -> None:
+    if on:
+        event.set()
+    else:
+        event.clear()
 
 
 def _expected_mb(worker: _Worker) -> float:
@@ -268,6 +316,7 @@ def _receive(worker: _Worker, groups: Sequence[Group]) -> tuple[int, Any] | None
                 worker.ready, worker.deadline = True, math.inf
             elif kind == "progress" and worker.job is not None:
                 worker.deadline = time.monotonic() + worker.job.timeout + GRACE_S
+                worker.step += 1
             elif kind == "done" and worker.job is not None:
                 key, worker.job, worker.deadline = worker.job.key, None, math.inf
                 return key, rest[0]

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import threading
+import time
 
 import numpy as np
+import pytest
 from conftest import REPO
 
 from pipeline.ahead import EncodeAhead, Lane
@@ -15,6 +18,7 @@ from pipeline.assemble import Timing, assemble, settled
 from pipeline.audio import Audio
 from pipeline.cache import SegmentCache
 from pipeline.delivery import FRAME
+from pipeline.errors import PipelineError
 from pipeline.master import chain
 from pipeline.mp3 import MP3
 from pipeline.music import MusicLibrary
@@ -127,3 +131,41 @@ def test_segments_encoded_ahead_are_the_ones_mastering_asks_for(write_script, tm
         plain = SegmentEncoder(whole, tmp_path / f"{name}-plain", lane.codec, cuts(whole))
         plain.encode(lane.filters)
         assert with_cache.path.read_bytes() == plain.path.read_bytes()
+
+
+def test_nothing_is_encoded_ahead_while_a_turn_beyond_the_budget_is_spoken(
+    write_script, tmp_path
+) -> None:
+    """While the workers speak a turn too big for their memory budget (``crowded``, see
+    test_faults), encoding ahead starts no encoder; it goes on once that turn is done."""
+    body = "".join(f"## Part {c}\nALEX: Part {c} opens.\nMAYA: And goes on.\n" for c in range(3))
+    script = parse_script(write_script(body))
+    turns = spoken(script, [2.0] * 6)
+    lane = Lane(MP3, chain(1.5, -2.0, MP3.rate), SegmentCache(tmp_path / "cache"))
+    crowded = threading.Event()
+    crowded.set()
+    ahead = EncodeAhead(script, len(turns), [lane], TIMING, crowded=crowded)
+    ahead.heard({i: turns[i] for i in range(5)})
+    time.sleep(1.0)
+    assert ahead.encoded == 0 and not ahead.done
+    crowded.clear()
+    ahead.close(finish=True)
+    assert ahead.failure is None and ahead.encoded == len(ahead.done) > 0
+
+
+def test_an_encoder_that_fails_costs_only_time_and_a_bug_is_raised(write_script, tmp_path) -> None:
+    """An encoder that fails ahead (here: a filter ffmpeg does not know) is left for
+    mastering, which encodes that segment again and says why if it fails again; a bug
+    (here: levels of the wrong type) is raised when encoding ahead is closed."""
+    script = parse_script(write_script("## A\nALEX: One turn.\nMAYA: Two.\n## B\nALEX: Three.\n"))
+    turns = spoken(script, [2.0, 2.0, 2.0])
+    broken = Lane(MP3, "no_such_filter", SegmentCache(tmp_path / "cache"))
+    ahead = EncodeAhead(script, len(turns), [broken], TIMING)
+    ahead.heard({0: turns[0], 1: turns[1]})
+    ahead.close(finish=True)
+    assert isinstance(ahead.failure, PipelineError) and not ahead.done
+    lane = Lane(MP3, chain(1.5, -2.0, MP3.rate), SegmentCache(tmp_path / "cache"))
+    wrong = EncodeAhead(script, len(turns), [lane], TIMING, levels=-3.0)  # type: ignore[arg-type]
+    wrong.heard({0: turns[0], 1: turns[1]})
+    with pytest.raises(AttributeError):
+        wrong.close(finish=True)

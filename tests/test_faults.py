@@ -13,6 +13,7 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -438,3 +439,46 @@ def test_jobs_that_need_much_memory_never_run_at_once_within_a_budget() -> None:
     assert any(overlap(spans, 0, k) > 0 for k in range(2, 8))  # the other worker kept busy
     assert 0 < workers.resident_mb(os.getpid()) < 4000
     assert workers.resident_mb(None) == 0.0
+
+
+def _steps(seconds: float, *, progress) -> tuple[float, float, float]:
+    """Two steps of ``seconds``: when it started, when its second step began, when done."""
+    started = time.time()
+    time.sleep(seconds)
+    progress()
+    middle = time.time()
+    time.sleep(seconds)
+    return started, middle, time.time()
+
+
+def test_a_job_beyond_the_budget_runs_alone_and_says_so() -> None:
+    """A job bigger than the whole budget still runs when nothing else does, and the
+    ``crowded`` flag is up while its big step runs (encoding ahead waits then:
+    pipeline/ahead.py), not during its small step, nor for a job that fits, nor after."""
+    group = workers.Group(_ready, (), 1, 30.0)
+    jobs = [
+        workers.Job(0, 0, _steps, (1.0,), 30.0, 2, memory_mb=1e6, step_mb=(1.0, 1e6)),
+        workers.Job(1, 0, _steps, (0.5,), 30.0, 2, memory_mb=1.0),
+    ]
+    crowded, stop, seen = threading.Event(), threading.Event(), []
+
+    def watch() -> None:
+        while not stop.is_set():
+            seen.append((time.time(), crowded.is_set()))
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    budget = workers.resident_mb(os.getpid()) + 2000
+    spans = dict(workers.run([group], jobs, budget, crowded))
+    stop.set()
+    watcher.join()
+
+    def during(start: float, end: float) -> list[bool]:
+        return [on for at, on in seen if start + 0.15 < at < end - 0.15]
+
+    small, big, light = (spans[0][0], spans[0][1]), (spans[0][1], spans[0][2]), spans[1][::2]
+    assert during(*big) and all(during(*big))
+    assert during(*small) and not any(during(*small))
+    assert during(*light) and not any(during(*light))
+    assert not crowded.is_set()
