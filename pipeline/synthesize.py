@@ -221,6 +221,7 @@ def _speak_in_workers(
         workers_.Group(start_worker, ({s: voices[s] for s in speakers},), count, LOAD_TIMEOUT_S)
         for speakers, count, _ in plans
     ]
+    scratch = {i: _scratch_mb(utterances[i], engines) for i in todo}  # by sentence
     # In the order they are heard: the start of the mix is settled first, and encoded
     # while the rest is spoken (pipeline/ahead.py).
     jobs = [
@@ -236,8 +237,8 @@ def _speak_in_workers(
             ),
             voices[utterances[i].turn.speaker].timeout,
             len(utterances[i].sentences),
-            max(_scratch_mb(utterances[i], engines), default=0.0),
-            _scratch_mb(utterances[i], engines),
+            max(scratch[i], default=0.0),
+            scratch[i],
         )
         for group, (_, _, indices) in enumerate(plans)
         for i in sorted(indices)
