@@ -5,7 +5,9 @@ that made it.
 A turn's key is a SHA-256 of everything that changes its audio: the speech text (which
 carries the lexicon's phonemes or respellings), the engine's fingerprint (engine and
 package version, the model file's own hash, speaker, pace), the levelling and timing
-settings and ``CACHE_VERSION`` (how turns are trimmed and resampled). A segment's key
+settings and ``CACHE_VERSION`` (how turns are trimmed and resampled). A sentence is
+found by its own key (engine fingerprint, sample rate and text), which points to a cached
+turn that holds it: a turn that was edited speaks only its new sentences. A segment's key
 hashes its samples, the mastering filters and the encoder (``pipeline/segments.py``). A stale
 entry can therefore never be found.
 
@@ -99,6 +101,10 @@ class BlobStore:
         write_bytes(record_path, json.dumps(record).encode())
         return data_path
 
+    def has(self, key: str) -> bool:
+        """Whether an entry's record is under ``key`` (not checked)."""
+        return self._paths(key)[1].is_file()
+
     def remove(self, key: str) -> None:
         """Delete the entry under ``key``, so it is made again."""
         for path in self._paths(key):
@@ -156,6 +162,44 @@ class TurnCache:
         record = {"sample_rate": turn.audio.sample_rate, "samples": len(turn.audio.samples)}
         record |= {"gain_db": turn.gain_db, "sentences": [list(span) for span in turn.sentences]}
         return _mapped(self._store.put(key, raw, record), record)
+
+    @staticmethod
+    def sentence_key(fingerprint: str, sample_rate: int, sentence: str) -> str:
+        """The key of one sentence spoken by an engine with ``fingerprint``, trimmed and
+        resampled to ``sample_rate``: what it sounds like wherever it is said."""
+        return TurnCache.key(f"{fingerprint}\0sentence at {sample_rate}", sentence)
+
+    @property
+    def _pointers(self) -> BlobStore:
+        return BlobStore(self.folder, ".at")
+
+    def point(self, sentence_keys: list[str], turn_key: str, spans: Spans) -> None:
+        """Record that the turn under ``turn_key`` holds each of ``sentence_keys`` at its
+        ``spans`` (nothing if they do not pair up, or are recorded already)."""
+        if len(sentence_keys) != len(spans):
+            return
+        for index, key in enumerate(sentence_keys):
+            if not self._pointers.has(key):
+                pointer = json.dumps({"turn": turn_key, "index": index}).encode()
+                self._pointers.put(key, pointer, {})
+
+    def sentence(self, key: str) -> np.ndarray | None:
+        """A sentence's samples as a cached turn holds them (``point``); None if no turn
+        does any more."""
+        found = self._pointers.get(key)
+        if found is None:
+            return None
+        try:
+            pointer = json.loads(found[0])
+            turn_key, index = str(pointer["turn"]), int(pointer["index"])
+        except (KeyError, TypeError, ValueError):
+            self._pointers.remove(key)
+            return None
+        said = self.get(turn_key)
+        if said is None or not 0 <= index < len(said.sentences):
+            return None
+        start, end = said.sentences[index]
+        return np.array(said.audio.samples[start:end], dtype=np.float32)
 
 
 def _mapped(path: Path, record: dict[str, Any]) -> Said:

@@ -5,7 +5,8 @@ sentences are joined by the timing model's pauses (``pipeline/timing.py``), so e
 engine pauses alike and each sentence's place in the turn is known (for captions).
 
 Each turn's levelling gain is measured as it is spoken (``pipeline/level.py``); the mix
-applies it. Turns already in the cache (``pipeline/cache.py``) are not spoken again; the
+applies it. Turns already in the cache (``pipeline/cache.py``) are not spoken again, nor
+is a sentence some cached turn holds (an edited turn speaks only its new sentences); the
 rest go to worker processes (``pipeline/workers.py``), by default one per core, each
 loading its engines once, in the order they are heard (so the start of the mix can be
 encoded while the rest is spoken: ``pipeline/ahead.py``). An engine that makes no
@@ -15,8 +16,10 @@ finished turn is cached at once, so a render that is stopped part-way resumes th
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -113,6 +116,8 @@ def synthesize(
     headrooms = {speaker: headroom_db(pan) for speaker, pan in where.items()}
     keys, done = _cached(utterances, engines, cache, timing, headrooms)
     todo = _to_speak(keys, done)
+    sentences = _sentence_keys(utterances, engines, sample_rate)
+    known = _known(todo, sentences, keys, done, cache)
 
     def ready(indices: list[int]) -> list[int]:
         if heard is not None and indices:
@@ -126,10 +131,15 @@ def synthesize(
 
         def finish(index: int, said: Said) -> None:
             bar.update(len(ready(_keep(index, said, keys, done, cache))))
+            if cache is not None:
+                cache.point(sentences[index], keys[index], said.sentences)
 
         if voices is None:  # a library call with loaded engines only: speak here
             for index in todo:
-                finish(index, _speak(utterances[index], engines, script_path, settings, headrooms))
+                said = _speak(
+                    utterances[index], engines, script_path, settings, headrooms, known.get(index)
+                )
+                finish(index, said)
         elif todo:
             _speak_in_workers(
                 utterances,
@@ -140,7 +150,7 @@ def synthesize(
                 script_path,
                 finish,
                 settings,
-                headrooms,
+                (headrooms, known),
             )
     return [_spoken_turn(said, keys[index], done[index]) for index, said in enumerate(utterances)]
 
@@ -162,6 +172,40 @@ def _keep(
     for i in same:
         done[i] = said
     return same
+
+
+def _sentence_keys(
+    utterances: Sequence[Utterance], engines: dict[str, Engine], rate: int
+) -> list[list[str]]:
+    """Each turn's sentences' keys (``TurnCache.sentence_key``)."""
+    return [
+        [
+            TurnCache.sentence_key(engines[u.turn.speaker].fingerprint, rate, sentence)
+            for sentence in u.sentences
+        ]
+        for u in utterances
+    ]
+
+
+def _known(
+    todo: list[int],
+    sentences: list[list[str]],
+    keys: list[str],
+    done: dict[int, Said],
+    cache: TurnCache | None,
+) -> dict[int, dict[int, np.ndarray]]:
+    """Of each turn to speak, the sentences a cached turn holds, by turn and sentence
+    index. The cached turns' sentences are recorded first (once: a cache made before
+    sentences were recorded gains them here)."""
+    if cache is None:
+        return {}
+    for index, said in done.items():
+        cache.point(sentences[index], keys[index], said.sentences)
+    known: dict[int, dict[int, np.ndarray]] = {}
+    for index in todo:
+        found = {j: cache.sentence(key) for j, key in enumerate(sentences[index])}
+        known[index] = {j: samples for j, samples in found.items() if samples is not None}
+    return known
 
 
 def _to_speak(keys: list[str], done: dict[int, Said]) -> list[int]:
@@ -211,17 +255,19 @@ def _speak_in_workers(
     script_path: Path,
     finish: Callable[[int, Said], None],
     settings: tuple[int, Timing, bool],
-    headrooms: dict[str, float],
+    given: tuple[dict[str, float], dict[int, dict[int, np.ndarray]]],
 ) -> None:
     """Speak the turns ``todo`` on ``executor``'s workers (``plan_pools``), handing each
     to ``finish`` as it is done; ``settings`` are the sample rate, timing and measuring,
-    ``headrooms`` each host's limiter headroom (``level.headroom_db``)."""
+    ``given`` each host's limiter headroom (``level.headroom_db``) and the sentences
+    already spoken, by turn (``_known``)."""
+    headrooms, known = given
     plans = plan_pools(utterances, todo, voices, max(1, executor.slots))
     groups = [
         workers_.Group(start_worker, ({s: voices[s] for s in speakers},), count, LOAD_TIMEOUT_S)
         for speakers, count, _ in plans
     ]
-    scratch = {i: _scratch_mb(utterances[i], engines) for i in todo}  # by sentence
+    scratch = {i: _scratch_mb(utterances[i], engines, known.get(i, {})) for i in todo}
     # In the order they are heard: the start of the mix is settled first, and encoded
     # while the rest is spoken (pipeline/ahead.py).
     jobs = [
@@ -234,6 +280,7 @@ def _speak_in_workers(
                 utterances[i].sentences,
                 *settings,
                 headrooms[utterances[i].turn.speaker],
+                known.get(i, {}),
             ),
             voices[utterances[i].turn.speaker].timeout,
             len(utterances[i].sentences),
@@ -252,10 +299,16 @@ def _speak_in_workers(
         raise _failure(said, engines[said.turn.speaker].name, script_path, exc) from None
 
 
-def _scratch_mb(utterance: Utterance, engines: dict[str, Engine]) -> tuple[float, ...]:
-    """The memory each of a turn's sentences takes while it is spoken (an estimate)."""
+def _scratch_mb(
+    utterance: Utterance, engines: dict[str, Engine], known: Mapping[int, np.ndarray]
+) -> tuple[float, ...]:
+    """The memory each of a turn's sentences takes while it is spoken (an estimate; none
+    for a sentence ``known`` already)."""
     per_char = engines[utterance.turn.speaker].scratch_mb_per_char
-    return tuple(per_char * len(sentence) for sentence in utterance.sentences)
+    return tuple(
+        0.0 if j in known else per_char * len(sentence)
+        for j, sentence in enumerate(utterance.sentences)
+    )
 
 
 def plan_pools(
@@ -283,9 +336,13 @@ def plan_pools(
 
 
 def start_worker(voices: dict[str, Voice]) -> None:
-    """Load a worker process's engines, once."""
+    """Load a worker process's engines, once; then, beside its first turn, the loudness
+    meter's packages (scipy.signal: about a second, which would otherwise come after
+    that turn is spoken). Not beside the engines' loading, which imports scipy too and
+    breaks when two threads import its submodules at once (``load_engines``)."""
     _worker_engines.clear()
     _worker_engines.update(load_engines(voices, warm=True))
+    threading.Thread(target=importlib.import_module, args=("pyloudnorm",), daemon=True).start()
 
 
 def speak_in_worker(
@@ -295,12 +352,13 @@ def speak_in_worker(
     timing: Timing,
     measure: bool = True,
     headroom: float = MASTER_HEADROOM_DB,
+    known: Mapping[int, np.ndarray] | None = None,
     *,
     progress: Callable[[], None] | None = None,
 ) -> Said:
     """In a worker: ``sentences`` spoken by ``speaker``'s engine (see ``spoken``)."""
     engine = _worker_engines[speaker]
-    return spoken(engine, sentences, rate, timing, measure, progress, headroom)
+    return spoken(engine, sentences, rate, timing, measure, progress, headroom, known)
 
 
 def spoken(
@@ -311,11 +369,12 @@ def spoken(
     measure: bool = True,
     progress: Callable[[], None] | None = None,
     headroom: float = MASTER_HEADROOM_DB,
+    known: Mapping[int, np.ndarray] | None = None,
 ) -> Said:
     """A turn's ``sentences`` spoken (see ``joined``), with the gain that levels it for a
     master limiter ``headroom`` dB over the speech level (None if too short to measure,
     or not asked to)."""
-    audio, spans = joined(engine, sentences, rate, timing, progress)
+    audio, spans = joined(engine, sentences, rate, timing, progress, known)
     measured = measure and len(audio.samples)
     gain = level_gain(audio.samples, rate, headroom) if measured else None
     return Said(audio, gain, spans)
@@ -327,15 +386,21 @@ def joined(
     rate: int,
     timing: Timing,
     progress: Callable[[], None] | None = None,
+    known: Mapping[int, np.ndarray] | None = None,
 ) -> tuple[Audio, Spans]:
     """A turn's ``sentences`` spoken one by one, each trimmed and resampled to ``rate``,
     joined by the timing model's pauses; and each sentence's span. What the engine said,
-    before any processing. ``progress`` is called after each sentence."""
+    before any processing; a sentence in ``known`` (by index) is taken from there, as
+    the engine said it before. ``progress`` is called after each sentence."""
     pieces: list[np.ndarray] = []
     spans: list[tuple[int, int]] = []
     at, last = 0, None
-    for sentence in sentences:
-        samples = engine.synthesize(sentence).trim().resample(rate).samples
+    known = known or {}
+    for index, sentence in enumerate(sentences):
+        if index in known:
+            samples = known[index]
+        else:
+            samples = engine.synthesize(sentence).trim().resample(rate).samples
         if progress is not None:
             progress()
         if len(samples) and last is not None:
@@ -379,12 +444,13 @@ def _speak(
     script_path: Path,
     settings: tuple[int, Timing, bool],
     headrooms: dict[str, float],
+    known: Mapping[int, np.ndarray] | None = None,
 ) -> Said:
     engine = engines[utterance.turn.speaker]
     rate, timing, measure = settings
     headroom = headrooms[utterance.turn.speaker]
     try:
-        said = spoken(engine, utterance.sentences, rate, timing, measure, None, headroom)
+        said = spoken(engine, utterance.sentences, rate, timing, measure, None, headroom, known)
     except EngineFailure as exc:
         raise _failure(utterance, engine.name, script_path, exc) from exc
     return _checked(said, utterance, engine.name, script_path)

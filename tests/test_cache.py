@@ -89,6 +89,31 @@ def test_only_the_edited_turn_is_spoken_again(tmp_path) -> None:
         assert np.array_equal(first[index].audio.samples, second[index].audio.samples)
 
 
+def test_an_edited_turn_speaks_only_its_new_sentences(tmp_path) -> None:
+    """A sentence some cached turn holds is taken from it: the edited turn speaks only
+    what is new, and sounds sample for sample as if spoken whole (same gain, same spans).
+    A sentence whose turn has left the cache is spoken again."""
+    production = prepare(SCRIPT)
+    cache = TurnCache(tmp_path / "cache")
+    run(production, counted(production), cache)
+    edited = list(production.utterances)
+    turn = next(i for i, u in enumerate(edited) if len(u.sentences) >= 2)
+    old = edited[turn]
+    added = ("And one more thing.",)
+    edited[turn] = Utterance(old.turn, old.sentences + added, old.words)
+    engines = counted(production)
+    reused = run(production, engines, cache, edited)[turn]
+    assert [c for e in engines.values() for c in e.calls] == list(added)
+    whole = run(production, counted(production), None, edited)[turn]
+    assert np.array_equal(reused.audio.samples, whole.audio.samples)
+    assert (reused.gain_db, reused.sentences) == (whole.gain_db, whole.sentences)
+    for entry in (tmp_path / "cache").rglob("*.f32"):  # every turn gone, pointers left
+        entry.unlink()
+    engines = counted(production)
+    run(production, engines, cache, edited)
+    assert sum(len(e.calls) for e in engines.values()) == 6 + len(added)
+
+
 def test_a_changed_voice_renders_only_that_host_again(tmp_path) -> None:
     cache = TurnCache(tmp_path / "cache")
     production = prepare(SCRIPT)
