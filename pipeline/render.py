@@ -26,7 +26,13 @@ from pipeline.package import Release, tag_mp3, write_companions
 from pipeline.production import Production, prepare
 from pipeline.segments import QUIET, SegmentEncoder, anchors
 from pipeline.state import RenderState, Stamp, options_digest
-from pipeline.synthesize import SpokenTurn, default_workers, local_workers, synthesize
+from pipeline.synthesize import (
+    WORKER_IMPORTS,
+    SpokenTurn,
+    default_workers,
+    local_workers,
+    synthesize,
+)
 from pipeline.timing import Timing
 from pipeline.workers import Executor, LocalWorkers
 
@@ -274,23 +280,26 @@ def render(
     Synthesized turns are kept in ``cache`` (None: no cache) and spoken by ``executor``
     (default: ``workers`` processes here, one per core by default, holding with this
     process at most ``memory_mb``: ``synthesize.local_workers``)."""
+    workers = default_workers() if workers is None else workers
+    # Local workers leave room for encoding ahead, which keeps to the same budget.
+    executor = executor or local_workers(workers, memory_mb, AHEAD_MB if cache else 0.0)
+    # A worker starts importing while the script is read (LocalWorkers.warmed).
+    warm = isinstance(executor, LocalWorkers)
     watch = Stopwatch()
-    with watch.lap("parse and check"):
-        require_ffmpeg()  # before spending minutes on synthesis
-        workers = default_workers() if workers is None else workers
-        # Local workers leave room for encoding ahead, which keeps to the same budget.
-        executor = executor or local_workers(workers, memory_mb, AHEAD_MB if cache else 0.0)
-        outputs = OutputSet(output)
-        outputs.check_writable()
-        production = prepare(script_path, voice_overrides)
-        made_from = tuple(Stamp.of(path) for path in production.inputs())
-        options = options_digest(script_path, voice_overrides)
-        state = RenderState.load(RenderState.path(cache, outputs.mp3)) if cache else None
-    script = production.script
-    with watch.lap("synthesis"):
-        turns = TurnCache(cache) if cache else None
-        ahead = _ahead(production, cache, timing, _start_levels(spec, state), executor)
-        spoken = _spoken(production, turns, workers, timing, progress, executor, ahead)
+    with executor.warmed(WORKER_IMPORTS) if warm else contextlib.nullcontext():
+        with watch.lap("parse and check"):
+            require_ffmpeg()  # before spending minutes on synthesis
+            outputs = OutputSet(output)
+            outputs.check_writable()
+            production = prepare(script_path, voice_overrides)
+            made_from = tuple(Stamp.of(path) for path in production.inputs())
+            options = options_digest(script_path, voice_overrides)
+            state = RenderState.load(RenderState.path(cache, outputs.mp3)) if cache else None
+        script = production.script
+        with watch.lap("synthesis"):
+            turns = TurnCache(cache) if cache else None
+            ahead = _ahead(production, cache, timing, _start_levels(spec, state), executor)
+            spoken = _spoken(production, turns, workers, timing, progress, executor, ahead)
     with watch.lap("assembly"):
         mix = assemble(script, spoken, timing, production.music)
         del spoken  # the mix holds every turn now

@@ -43,6 +43,8 @@ _worker_engines: dict[str, Engine] = {}  # one set per worker process, loaded on
 LOAD_TIMEOUT_S = 300.0  # a worker loading its engine (Coqui's largest models take ~1 min)
 MEMORY_MB = 1000.0  # resident, this process and its workers, while they speak
 WORKER_MB = 500.0  # ... or this much a worker, on a machine with more cores
+# What every worker imports before its engine (the loudness meter's scipy.signal: ~1 s).
+WORKER_IMPORTS = ("pipeline.synthesize", "pyloudnorm")
 
 
 @dataclass(frozen=True)

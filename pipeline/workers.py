@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib
 import math
 import multiprocessing
 import os
@@ -129,6 +130,30 @@ class Executor(Protocol):
         ...
 
 
+@dataclass
+class Spares:
+    """Worker processes started before their work is known, each importing what every
+    worker needs while this process still reads the script; a run gives each the setup
+    of the group it joins (``_start``)."""
+
+    idle: list[tuple[BaseProcess, Connection]] = field(default_factory=list)
+    """Started and not yet given a group."""
+
+    def start(self, count: int, prepare: tuple[str, ...]) -> None:
+        """Start ``count`` spares that import the modules ``prepare`` names."""
+        context = multiprocessing.get_context("spawn")
+        self.idle.extend(_spawn(context, prepare) for _ in range(count))
+
+    def take(self) -> tuple[BaseProcess, Connection] | None:
+        """A spare, if one is left."""
+        return self.idle.pop(0) if self.idle else None
+
+    def close(self) -> None:
+        """End the spares no run took (at once: they hold nothing)."""
+        idle, self.idle = self.idle, []
+        _stop([_Worker(process, conn, -1, math.inf) for process, conn in idle], clean=False)
+
+
 @dataclass(frozen=True)
 class LocalWorkers:
     """Worker processes on this machine, started for each run (see above)."""
@@ -148,9 +173,23 @@ class LocalWorkers:
     own (it runs when nothing else does): what this process runs beside the workers then
     waits (``pipeline/ahead.py``)."""
 
+    spares: Spares = field(default_factory=Spares, compare=False)
+    """Workers started ahead (``warmed``): a run takes them before it starts others."""
+
     def run(self, groups: Sequence[Group], jobs: Iterable[Job]) -> Iterator[tuple[int, Any]]:
         """Run ``jobs`` on the groups' worker processes (``run``)."""
-        return run(groups, jobs, self.memory_mb, self.crowded, self.beside_mb)
+        return run(groups, jobs, self.memory_mb, self.crowded, self.beside_mb, self.spares)
+
+    @contextlib.contextmanager
+    def warmed(self, prepare: tuple[str, ...]) -> Iterator[None]:
+        """Within: one worker starts now, importing ``prepare`` beside this process (an
+        edit's one turn waits for no interpreter to start); ended at the end if no run
+        took it."""
+        self.spares.start(1, prepare)
+        try:
+            yield
+        finally:
+            self.spares.close()
 
 
 def run(
@@ -159,12 +198,13 @@ def run(
     memory_mb: float | None = None,
     crowded: threading.Event | None = None,
     beside_mb: float = 0.0,
+    spares: Spares | None = None,
 ) -> Iterator[tuple[int, Any]]:
     """Run ``jobs`` on the groups' workers; yield ``(key, result)`` as each finishes.
     A job is started only while this process, its workers and the job's memory fit in
     ``memory_mb`` less ``beside_mb`` (left for what this process runs beside them), or
     when nothing else runs (``_next``); ``crowded`` is set while a job runs that is
-    expected to take them past ``memory_mb``."""
+    expected to take them past ``memory_mb``. Workers are taken from ``spares`` first."""
     queues: list[deque[Job]] = [deque() for _ in groups]
     for job in jobs:
         queues[job.group].append(job)
@@ -174,7 +214,7 @@ def run(
     try:
         for index, group in enumerate(groups):
             for _ in range(min(group.workers, len(queues[index]))):
-                workers.append(_start(context, index, group))
+                workers.append(_start(context, index, group, spares))
         left = sum(len(queue) for queue in queues)
         while left:
             _rebalance(context, groups, queues, workers)
@@ -297,14 +337,20 @@ def _rebalance(
         workers.append(_start(context, target, groups[target]))
 
 
-def _start(context: Any, index: int, group: Group) -> _Worker:
+def _start(context: Any, index: int, group: Group, spares: Spares | None = None) -> _Worker:
+    """A worker of ``group``: a spare if one is left, else a new process."""
+    process, conn = (spares.take() if spares else None) or _spawn(context, ())
+    with contextlib.suppress(OSError):  # a spare that died is reported as it is read
+        conn.send((group.setup, group.args))
+    return _Worker(process, conn, index, time.monotonic() + group.timeout)
+
+
+def _spawn(context: Any, prepare: tuple[str, ...]) -> tuple[BaseProcess, Connection]:
     parent_end, child_end = context.Pipe()
-    process = context.Process(
-        target=_serve, args=(child_end, os.getpid(), group.setup, group.args), daemon=True
-    )
+    process = context.Process(target=_serve, args=(child_end, os.getpid(), prepare), daemon=True)
     process.start()
     child_end.close()
-    return _Worker(process, parent_end, index, time.monotonic() + group.timeout)
+    return process, parent_end
 
 
 def _receive(worker: _Worker, groups: Sequence[Group]) -> tuple[int, Any] | None:
@@ -413,12 +459,17 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _serve(conn: Connection, parent: int, setup: Callable[..., None], args: tuple) -> None:
-    """A worker's life: set up, then run jobs until the parent closes the pipe."""
+def _serve(conn: Connection, parent: int, prepare: tuple[str, ...]) -> None:
+    """A worker's life: import ``prepare``'s modules, take its setup from the parent and
+    run it, then run jobs until the parent closes the pipe."""
     os.setsid()  # its own session: Ctrl-C goes to the parent, which stops the workers
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(parent)
     try:
+        for module in prepare:
+            with contextlib.suppress(ImportError):  # only a head start: setup says what fails
+                importlib.import_module(module)
+        setup, args = conn.recv()
         _work(conn, setup, args)
     except (EOFError, OSError):
         os._exit(0)  # the parent closed the pipe or is gone: nothing to report to

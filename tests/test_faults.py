@@ -371,6 +371,25 @@ def _ready() -> None:
     pass
 
 
+def _whose(*, progress) -> int:
+    return os.getpid()
+
+
+def test_a_worker_started_ahead_is_taken_by_the_run_or_ended_unused() -> None:
+    """A spare started while the script is read (``LocalWorkers.warmed``) runs the first
+    job, loaded with its group's setup; one no run took is ended on the way out."""
+    local = workers.LocalWorkers(1)
+    group = workers.Group(_ready, (), 1, 30.0)
+    with local.warmed(("json",)):
+        spare = local.spares.idle[0][0]
+        done = dict(local.run([group], [workers.Job(0, 0, _whose, (), 30.0)]))
+        assert done == {0: spare.pid} and local.spares.idle == []
+    with local.warmed(("json",)):
+        unused = local.spares.idle[0][0]
+        assert unused.is_alive()
+    assert not unused.is_alive() and unused.exitcode is not None
+
+
 @pytest.mark.slow
 def test_the_watchdog_stops_a_job_that_makes_no_progress() -> None:
     group = workers.Group(_ready, (), 1, 30.0)
