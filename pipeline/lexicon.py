@@ -15,6 +15,7 @@ term also matches its plural ("GPUs"), said with a final z.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -301,6 +302,10 @@ class Lexicon:
 
     def pattern(self) -> re.Pattern[str] | None:
         """One regex matching any term as a whole word (longest first), or None if empty."""
+        return self._pattern
+
+    @functools.cached_property
+    def _pattern(self) -> re.Pattern[str] | None:  # made once: every sentence asks for it
         if not self.entries:
             return None
         alternatives = []
