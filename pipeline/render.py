@@ -6,7 +6,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import importlib
 import json
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -177,6 +179,18 @@ class _Mastered:
         done.save(path)
 
 
+def _import_beside(module: str) -> None:
+    """Import ``module`` on a thread of its own: while turns are spoken this process
+    mostly waits on its workers, and the overview's matplotlib takes 0.5 s to import
+    (a failure is left to the import where the module is used)."""
+
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            importlib.import_module(module)
+
+    threading.Thread(target=load, name=f"import {module}", daemon=True).start()
+
+
 def _master(
     mix: Mix,
     release: Release,
@@ -297,6 +311,7 @@ def render(
             state = RenderState.load(RenderState.path(cache, outputs.mp3)) if cache else None
         script = production.script
         with watch.lap("synthesis"):
+            _import_beside("pipeline.overview")
             turns = TurnCache(cache) if cache else None
             ahead = _ahead(production, cache, timing, _start_levels(spec, state), executor)
             spoken = _spoken(production, turns, workers, timing, progress, executor, ahead)
