@@ -371,18 +371,32 @@ def _render_one(
     cache = None if args.no_cache else (args.cache or project_cache(script))
     if cache is not None and _up_to_date(args.report, script, output, overrides, cache, started):
         return
-    from pipeline.render import render
+    from pipeline.workers import SPEAKER_IMPORTS, Spares
 
-    result = render(
-        script,
-        output,
-        overrides,
-        progress=not args.quiet and sys.stderr.isatty(),
-        cache=cache,
-        workers=args.workers,
-        executor=executor,
-        memory_mb=args.memory,
-    )
+    spares = Spares()
+    if executor is None:  # a worker starts importing now, before the stages are imported
+        spares.start(1, SPEAKER_IMPORTS)
+    try:
+        from pipeline.render import render
+
+        result = render(
+            script,
+            output,
+            overrides,
+            progress=not args.quiet and sys.stderr.isatty(),
+            cache=cache,
+            workers=args.workers,
+            executor=executor,
+            memory_mb=args.memory,
+            spares=spares,
+        )
+    finally:
+        spares.close()
+    _tell(args, result)
+
+
+def _tell(args: argparse.Namespace, result: Any) -> None:
+    """Say what the render wrote (a ``render.RenderResult``), and write its report."""
     report = result.mastering
     measured = report.measured
     minutes, seconds = divmod(result.duration, 60)

@@ -29,14 +29,13 @@ from pipeline.production import Production, prepare
 from pipeline.segments import QUIET, SegmentEncoder, anchors
 from pipeline.state import RenderState, Stamp, options_digest
 from pipeline.synthesize import (
-    WORKER_IMPORTS,
     SpokenTurn,
     default_workers,
     local_workers,
     synthesize,
 )
 from pipeline.timing import Timing
-from pipeline.workers import Executor, LocalWorkers
+from pipeline.workers import Executor, LocalWorkers, Spares
 
 
 @dataclass(frozen=True)
@@ -179,6 +178,11 @@ class _Mastered:
         done.save(path)
 
 
+def _warmed(executor: Executor) -> contextlib.AbstractContextManager[None]:
+    """Local workers start one worker importing while the script is read (``warmed``)."""
+    return executor.warmed() if isinstance(executor, LocalWorkers) else contextlib.nullcontext()
+
+
 def _import_beside(module: str) -> None:
     """Import ``module`` on a thread of its own: while turns are spoken this process
     mostly waits on its workers, and the overview's matplotlib takes 0.5 s to import
@@ -289,18 +293,18 @@ def render(
     workers: int | None = None,
     executor: Executor | None = None,
     memory_mb: float | None = None,
+    spares: Spares | None = None,
 ) -> RenderResult:
     """Render the script at ``script_path`` to a mastered, tagged MP3 at ``output``.
     Synthesized turns are kept in ``cache`` (None: no cache) and spoken by ``executor``
     (default: ``workers`` processes here, one per core by default, holding with this
-    process at most ``memory_mb``: ``synthesize.local_workers``)."""
+    process at most ``memory_mb``: ``synthesize.local_workers``, starting with the
+    ``spares`` the caller started)."""
     workers = default_workers() if workers is None else workers
     # Local workers leave room for encoding ahead, which keeps to the same budget.
-    executor = executor or local_workers(workers, memory_mb, AHEAD_MB if cache else 0.0)
-    # A worker starts importing while the script is read (LocalWorkers.warmed).
-    warm = isinstance(executor, LocalWorkers)
+    executor = executor or local_workers(workers, memory_mb, AHEAD_MB if cache else 0, spares)
     watch = Stopwatch()
-    with executor.warmed(WORKER_IMPORTS) if warm else contextlib.nullcontext():
+    with _warmed(executor):
         with watch.lap("parse and check"):
             require_ffmpeg()  # before spending minutes on synthesis
             outputs = OutputSet(output)
@@ -328,6 +332,12 @@ def render(
             if done.opus is not None:
                 done.opus.result()
     done.save_state(outputs, manifest.mp3.sha256, made_from, options)
+    return _result(outputs, mix, done, ahead, watch)
+
+
+def _result(
+    outputs: OutputSet, mix: Mix, done: _Mastered, ahead: EncodeAhead | None, watch: Stopwatch
+) -> RenderResult:
     last = done.encoder.last if done.encoder else None
     return RenderResult(
         outputs=outputs,

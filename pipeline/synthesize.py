@@ -43,8 +43,6 @@ _worker_engines: dict[str, Engine] = {}  # one set per worker process, loaded on
 LOAD_TIMEOUT_S = 300.0  # a worker loading its engine (Coqui's largest models take ~1 min)
 MEMORY_MB = 1000.0  # resident, this process and its workers, while they speak
 WORKER_MB = 500.0  # ... or this much a worker, on a machine with more cores
-# What every worker imports before its engine (the loudness meter's scipy.signal: ~1 s).
-WORKER_IMPORTS = ("pipeline.synthesize", "pyloudnorm")
 
 
 @dataclass(frozen=True)
@@ -71,16 +69,20 @@ class SpokenTurn:
 
 
 def local_workers(
-    workers: int, memory_mb: float | None = None, beside_mb: float = 0.0
+    workers: int,
+    memory_mb: float | None = None,
+    beside_mb: float = 0.0,
+    spares: workers_.Spares | None = None,
 ) -> workers_.LocalWorkers:
     """``workers`` processes here, which with this one hold at most ``memory_mb`` (default
     ``MEMORY_MB``, or ``WORKER_MB`` a worker if more), less ``beside_mb`` for what this
     process runs meanwhile (``pipeline/ahead.py``'s encoders): two Piper workers decoding
     long sentences at once would push a render past 1 GB (``Engine.scratch_mb_per_char``),
-    so a turn that would not fit waits, and its worker takes a shorter one that does."""
+    so a turn that would not fit waits, and its worker takes a shorter one that does.
+    ``spares``: workers started already, taken first (``workers.Spares``)."""
     count = max(1, workers)
     budget = max(MEMORY_MB, WORKER_MB * count) if memory_mb is None else memory_mb
-    return workers_.LocalWorkers(count, budget, beside_mb)
+    return workers_.LocalWorkers(count, budget, beside_mb, spares=spares or workers_.Spares())
 
 
 def default_workers() -> int:
@@ -106,16 +108,13 @@ def synthesize(
 ) -> list[SpokenTurn]:
     """Speak every utterance (from the cache where it can), in order, each host's turns
     levelled for where ``pans`` places them (default: the centre). With ``voices``, by
-    ``executor`` (default: ``workers`` worker processes here, ``pipeline/workers.py``,
-    that a stuck engine or Ctrl-C cannot hold); without, by the ``engines`` here.
-    ``measure=False`` leaves the gains unmeasured and keeps nothing in the cache (QA, at
-    another sample rate). ``heard`` is told the turns as they are ready, by index: those
-    in the cache first, then each as it is spoken (``pipeline/ahead.py``)."""
+    ``executor`` (default: ``workers`` processes here, that a stuck engine or Ctrl-C cannot
+    hold); without, by the ``engines`` here. ``measure=False`` leaves gains unmeasured and
+    keeps nothing in the cache (QA). ``heard`` is told the turns as they are ready, by
+    index: the cached first, then each as it is spoken (``pipeline/ahead.py``)."""
     timing = timing or Timing()
     cache = cache if measure else None
-    # Every speaker's limiter headroom, for where the host sits (level.headroom_db).
-    where = {u.turn.speaker: (pans or {}).get(u.turn.speaker, 0.0) for u in utterances}
-    headrooms = {speaker: headroom_db(pan) for speaker, pan in where.items()}
+    headrooms = _headrooms(utterances, pans or {})
     keys, done = _cached(utterances, engines, cache, timing, headrooms)
     todo = _to_speak(keys, done)
     sentences = _sentence_keys(utterances, engines, sample_rate)
@@ -132,16 +131,12 @@ def synthesize(
     with tqdm(**counter, desc="synthesizing", disable=not progress, file=sys.stderr) as bar:
 
         def finish(index: int, said: Said) -> None:
-            bar.update(len(ready(_keep(index, said, keys, done, cache))))
-            if cache is not None:
-                cache.point(sentences[index], keys[index], said.sentences)
+            bar.update(len(ready(_keep(index, said, (keys, sentences), done, cache))))
 
         if voices is None:  # a library call with loaded engines only: speak here
             for index in todo:
-                said = _speak(
-                    utterances[index], engines, script_path, settings, headrooms, known.get(index)
-                )
-                finish(index, said)
+                said = utterances[index], known.get(index)
+                finish(index, _speak(said, engines, script_path, settings, headrooms))
         elif todo:
             _speak_in_workers(
                 utterances,
@@ -161,15 +156,28 @@ def _spoken_turn(utterance: Utterance, key: str, said: Said) -> SpokenTurn:
     return SpokenTurn(utterance, said.audio, key, said.gain_db, said.sentences)
 
 
+def _headrooms(utterances: Sequence[Utterance], pans: Mapping[str, float]) -> dict[str, float]:
+    """Every speaker's limiter headroom, for where the host sits (``level.headroom_db``)."""
+    where = {u.turn.speaker: pans.get(u.turn.speaker, 0.0) for u in utterances}
+    return {speaker: headroom_db(pan) for speaker, pan in where.items()}
+
+
 def _keep(
-    index: int, said: Said, keys: list[str], done: dict[int, Said], cache: TurnCache | None
+    index: int,
+    said: Said,
+    keyed: tuple[list[str], list[list[str]]],
+    done: dict[int, Said],
+    cache: TurnCache | None,
 ) -> list[int]:
     """Record turn ``index`` as ``said``, for it and every turn said word for word the
-    same; the turns now done. Cached at once (a stopped render resumes here), and then
-    kept as the cache's memory map, not in memory: a long episode's turns would otherwise
-    all be held here while the rest are spoken."""
+    same; the turns now done. Cached at once (a stopped render resumes here), with where
+    its sentences are (``keyed``: each turn's key and its sentences' keys), and then kept
+    as the cache's memory map, not in memory: a long episode's turns would otherwise all
+    be held here while the rest are spoken."""
+    keys, sentences = keyed
     if cache is not None:
         said = cache.put(keys[index], said)
+        cache.point(sentences[index], keys[index], said.sentences)
     same = [i for i, key in enumerate(keys) if key == keys[index] and i not in done]
     for i in same:
         done[i] = said
@@ -441,13 +449,14 @@ def _checked(said: Said, utterance: Utterance, engine: str, script_path: Path) -
 
 
 def _speak(
-    utterance: Utterance,
+    said: tuple[Utterance, Mapping[int, np.ndarray] | None],
     engines: dict[str, Engine],
     script_path: Path,
     settings: tuple[int, Timing, bool],
     headrooms: dict[str, float],
-    known: Mapping[int, np.ndarray] | None = None,
 ) -> Said:
+    """Speak a turn here; ``said``: the utterance and the sentences known already."""
+    utterance, known = said
     engine = engines[utterance.turn.speaker]
     rate, timing, measure = settings
     headroom = headrooms[utterance.turn.speaker]

@@ -35,10 +35,12 @@ from typing import Any, Protocol
 
 import psutil
 
-from pipeline.engines import EngineFailure
 from pipeline.errors import PipelineError
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# What a spare imports while it waits to be given its engine: the synthesize stage (numpy,
+# pedalboard) and the loudness meter that levels each turn (scipy.signal: about 0.9 s).
+SPEAKER_IMPORTS = ("pipeline.synthesize", "pyloudnorm")
 GRACE_S = 5.0
 
 
@@ -181,11 +183,12 @@ class LocalWorkers:
         return run(groups, jobs, self.memory_mb, self.crowded, self.beside_mb, self.spares)
 
     @contextlib.contextmanager
-    def warmed(self, prepare: tuple[str, ...]) -> Iterator[None]:
-        """Within: one worker starts now, importing ``prepare`` beside this process (an
-        edit's one turn waits for no interpreter to start); ended at the end if no run
-        took it."""
-        self.spares.start(1, prepare)
+    def warmed(self, prepare: tuple[str, ...] = SPEAKER_IMPORTS) -> Iterator[None]:
+        """Within: a worker is started now unless one already waits (``Spares``), to
+        import ``prepare`` beside this process (an edit's one turn then waits for no
+        interpreter to start); the spares no run took are ended on the way out."""
+        if not self.spares.idle:
+            self.spares.start(1, prepare)
         try:
             yield
         finally:
@@ -476,6 +479,8 @@ def _serve(conn: Connection, parent: int, prepare: tuple[str, ...]) -> None:
 
 
 def _work(conn: Connection, setup: Callable[..., None], args: tuple) -> None:
+    from pipeline.engines import EngineFailure  # here, not at the top: a spare starts light
+
     try:
         setup(*args)
     except PipelineError as exc:
