@@ -26,11 +26,12 @@ SHOW ?= podcast.yaml
 PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help setup apt apt-install engines episode check qa test test-fast lint format clean music cover models references publish serve bench promo
+.PHONY: help setup apt apt-install engines episode watch check qa test test-fast lint format clean music cover models references publish serve bench promo
 
 help:
 	@echo "make episode   render $(SCRIPT) to $(EPISODE) (sets up first);"
 	@echo "               VOICES=\"MAYA=voices/slt.yaml\" swaps a host's voice for this render"
+	@echo "make watch     render $(SCRIPT) again on every save, voices kept loaded (Ctrl-C stops)"
 	@echo "make test      run the test suite (sets up first)"
 	@echo "make test-fast the tests that need no torch, servers, browser or long renders"
 	@echo "make check     validate the script, voices and figures without rendering"
@@ -89,6 +90,9 @@ engines: setup
 episode: engines
 	$(PY) -m pipeline check $(SCRIPT) $(VOICE_FLAGS)
 	$(PY) -m pipeline render $(SCRIPT) -o $(EPISODE) $(VOICE_FLAGS)
+
+watch: engines
+	$(PY) -m pipeline render --watch $(SCRIPT) -o $(EPISODE) $(VOICE_FLAGS)
 
 # QA reports; it renders first only if there is no episode yet, and never fails on scores.
 qa: setup

@@ -127,7 +127,14 @@ def _add_render(commands: Commands) -> None:
 
 
 def _add_executor(render_cmd: argparse.ArgumentParser) -> None:
-    """Where a render's turns are spoken: here, or on a Ray cluster."""
+    """Where a render's turns are spoken: here (once, or again on every change), or on a
+    Ray cluster."""
+    render_cmd.add_argument(
+        "--watch",
+        action="store_true",
+        help="stay running, voices loaded, and render again whenever the script or a file "
+        "it uses changes (the edit loop; Ctrl-C stops)",
+    )
     render_cmd.add_argument(
         "--executor",
         choices=("local", "ray"),
@@ -333,6 +340,9 @@ def _terminated(signum: int, frame: object) -> None:
     raise Terminated
 
 
+WATCH_S = 0.25  # how often --watch looks at its inputs
+
+
 def _render(args: argparse.Namespace, overrides: dict[str, Path]) -> int:
     scripts: list[Path] = args.script
     if len(scripts) == 1:
@@ -344,6 +354,13 @@ def _render(args: argparse.Namespace, overrides: dict[str, Path]) -> int:
         )
     else:
         outputs = [(args.output or Path("build")) / f"{s.stem}.mp3" for s in scripts]
+    if args.watch:
+        if len(scripts) != 1 or args.executor != "local" or args.no_cache:
+            raise PipelineError(
+                "--watch renders one script, here, with its cache",
+                hint="drop the other scripts, --executor or --no-cache",
+            )
+        return _watch(args, scripts[0], outputs[0], overrides)
     executor = None
     if args.executor == "ray":
         from pipeline.raypool import RayPool
@@ -358,24 +375,65 @@ def _render(args: argparse.Namespace, overrides: dict[str, Path]) -> int:
     return 0
 
 
+def _watch(args: argparse.Namespace, script: Path, output: Path, overrides: dict[str, Path]) -> int:
+    """Render, then again whenever an input changes (``state.up_to_date`` says which,
+    checked a few times a second), keeping the stages imported and every voice loaded
+    in its worker between renders (``Spares.keep``). A render that fails says why and
+    the watch goes on; Ctrl-C ends it and its workers."""
+    from pipeline.workers import Spares
+
+    spares = Spares(keep=True)
+    print(f"watching {script} and what it uses; Ctrl-C stops", flush=True)
+    try:
+        while True:
+            started = time.perf_counter()
+            try:
+                if _render_one(args, script, output, overrides, None, spares, quiet=True):
+                    print(f"rendered in {time.perf_counter() - started:.1f} s", flush=True)
+            except PipelineError as exc:
+                print(f"error: {exc}", file=sys.stderr, flush=True)
+                _wait_for_change([script, *([exc.path] if exc.path else [])])
+            time.sleep(WATCH_S)
+    finally:
+        spares.close(loaded=True)
+
+
+def _wait_for_change(files: list[Path]) -> None:
+    """After a failed render (no render state to compare with): until the script, or the
+    file the error names, is written again."""
+
+    def stamps() -> list[int]:
+        return [f.stat().st_mtime_ns if f.exists() else 0 for f in files]
+
+    before = stamps()
+    while stamps() == before:
+        time.sleep(WATCH_S)
+
+
 def _render_one(
     args: argparse.Namespace,
     script: Path,
     output: Path,
     overrides: dict[str, Path],
     executor: Any,
-) -> None:
+    spares: Any = None,
+    quiet: bool = False,
+) -> bool:
+    """Render one script unless it is up to date (``quiet``: without saying so); whether
+    it rendered. ``spares``: the workers to start from (``workers.Spares``)."""
     from pipeline.cache import project_cache
 
     started = time.perf_counter()
     cache = None if args.no_cache else (args.cache or project_cache(script))
-    if cache is not None and _up_to_date(args.report, script, output, overrides, cache, started):
-        return
+    if cache is not None and _up_to_date(
+        args.report, script, output, overrides, cache, started, quiet
+    ):
+        return False
     from pipeline.workers import SPEAKER_IMPORTS, Spares
 
-    spares = Spares()
+    spares = spares or Spares()
     if executor is None:  # a worker starts importing now, before the stages are imported
-        spares.start(1, SPEAKER_IMPORTS)
+        spares.start(0 if spares.loaded else 1, SPEAKER_IMPORTS)
     try:
         from pipeline.render import render
 
@@ -393,6 +451,7 @@ def _render_one(
     finally:
         spares.close()
     _tell(args, result)
+    return True
 
 
 def _tell(args: argparse.Namespace, result: Any) -> None:
@@ -439,14 +498,16 @@ def _up_to_date(
     overrides: dict[str, Path],
     cache: Path,
     started: float,
+    quiet: bool = False,
 ) -> bool:
-    """Say so and do nothing if the last render to the output was made from the same
-    files, options and code and its outputs are in place (``pipeline/state.py``)."""
+    """Say so (unless ``quiet``) and do nothing if the last render to the output was made
+    from the same files, options and code and its outputs are in place
+    (``pipeline/state.py``)."""
     from pipeline.state import up_to_date
 
     state = up_to_date(cache, script, output, overrides)
-    if state is None:
-        return False
+    if state is None or quiet:
+        return state is not None
     measured = state.report.measured
     print(
         f"{output} is up to date: its script, voices, music and code are unchanged "

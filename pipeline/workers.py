@@ -111,6 +111,7 @@ class _Worker:
     group: int
     deadline: float
     ready: bool = False
+    key: str = ""  # its setup (``_setup_key``)
     job: Job | None = None
     started: float = field(default_factory=time.monotonic)
     peak_mb: float = 0.0  # what it is expected to hold at its running job's peak (``_next``)
@@ -141,6 +142,13 @@ class Spares:
     idle: list[tuple[BaseProcess, Connection]] = field(default_factory=list)
     """Started and not yet given a group."""
 
+    keep: bool = False
+    """Keep each run's workers, set up, for the next run (``render --watch``): a run
+    takes a kept worker whose setup matches one of its groups before starting others."""
+
+    loaded: list[_Worker] = field(default_factory=list)
+    """Workers a run kept (``keep``), idle, their setup done."""
+
     def start(self, count: int, prepare: tuple[str, ...]) -> None:
         """Start ``count`` spares that import the modules ``prepare`` names."""
         context = multiprocessing.get_context("spawn")
@@ -150,10 +158,23 @@ class Spares:
         """A spare, if one is left."""
         return self.idle.pop(0) if self.idle else None
 
-    def close(self) -> None:
-        """End the spares no run took (at once: they hold nothing)."""
+    def adopt(self, index: int, group: Group, count: int) -> list[_Worker]:
+        """Up to ``count`` kept workers set up as ``group`` is, now its (as group ``index``)."""
+        key = _setup_key(group)
+        taken = [w for w in self.loaded if w.key == key and w.process.is_alive()][:count]
+        self.loaded = [w for w in self.loaded if w not in taken]
+        for worker in taken:
+            worker.group = index
+        return taken
+
+    def close(self, loaded: bool = False) -> None:
+        """End the spares no run took (at once: they hold nothing), and with ``loaded``
+        the workers runs kept."""
         idle, self.idle = self.idle, []
-        _stop([_Worker(process, conn, -1, math.inf) for process, conn in idle], clean=False)
+        ended = [_Worker(process, conn, -1, math.inf) for process, conn in idle]
+        if loaded:
+            ended, self.loaded = ended + self.loaded, []
+        _stop(ended, clean=False)
 
 
 @dataclass(frozen=True)
@@ -187,7 +208,7 @@ class LocalWorkers:
         """Within: a worker is started now unless one already waits (``Spares``), to
         import ``prepare`` beside this process (an edit's one turn then waits for no
         interpreter to start); the spares no run took are ended on the way out."""
-        if not self.spares.idle:
+        if not (self.spares.idle or self.spares.loaded):
             self.spares.start(1, prepare)
         try:
             yield
@@ -216,7 +237,9 @@ def run(
     clean = False
     try:
         for index, group in enumerate(groups):
-            for _ in range(min(group.workers, len(queues[index]))):
+            count = min(group.workers, len(queues[index]))
+            workers += spares.adopt(index, group, count) if spares else []
+            while sum(1 for w in workers if w.group == index) < count:
                 workers.append(_start(context, index, group, spares))
         left = sum(len(queue) for queue in queues)
         while left:
@@ -246,7 +269,10 @@ def run(
     finally:
         if crowded is not None:
             crowded.clear()
-        _stop(workers, clean)
+        if clean and spares is not None and spares.keep:
+            spares.loaded += workers  # idle, set up: the next run takes them
+        else:
+            _stop(workers, clean)
 
 
 def _next(
@@ -345,7 +371,12 @@ def _start(context: Any, index: int, group: Group, spares: Spares | None = None)
     process, conn = (spares.take() if spares else None) or _spawn(context, ())
     with contextlib.suppress(OSError):  # a spare that died is reported as it is read
         conn.send((group.setup, group.args))
-    return _Worker(process, conn, index, time.monotonic() + group.timeout)
+    return _Worker(process, conn, index, time.monotonic() + group.timeout, key=_setup_key(group))
+
+
+def _setup_key(group: Group) -> str:
+    """What a worker was set up with: a kept one serves a group with the same."""
+    return f"{group.setup.__module__}.{group.setup.__qualname__} {group.args!r}"
 
 
 def _spawn(context: Any, prepare: tuple[str, ...]) -> tuple[BaseProcess, Connection]:

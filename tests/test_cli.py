@@ -96,3 +96,10 @@ def test_several_scripts_render_as_a_season_into_one_folder(write_script, tmp_pa
     assert (season / "e1.mp3").is_file() and (season / "e2.mp3").is_file()
     assert main(["render", str(first), str(second), "-o", str(tmp_path / "x.mp3")]) == 1
     assert "with several scripts, -o names a folder" in capsys.readouterr().err
+
+
+def test_watch_takes_one_script_rendered_here_with_its_cache(write_script, capsys) -> None:
+    script = write_script("## A\nALEX: Hello.\n")
+    for extra in ([str(script)], ["--no-cache"], ["--executor", "ray"]):
+        assert main(["render", "--watch", str(script), *extra]) == 1
+        assert "--watch renders one script, here, with its cache" in capsys.readouterr().err

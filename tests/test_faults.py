@@ -391,6 +391,70 @@ def test_a_worker_started_ahead_is_taken_by_the_run_or_ended_unused() -> None:
 
 
 @pytest.mark.slow
+def test_render_watch_renders_each_edit_with_its_voices_kept_loaded(tmp_path) -> None:
+    """``render --watch``: an edit is rendered as a plain render of the edited script
+    renders it (the same timeline: every turn's audio and place), by the workers kept
+    from before (alive while idle); a broken edit is an error at its line and the watch
+    goes on; Ctrl-C ends the watch and its workers."""
+    script, out = tmp_path / "ep.md", tmp_path / "o" / "e.mp3"
+    script.write_text(FRONT_MATTER + TURNS, encoding="utf-8")
+    args = ["render", "--watch", str(script), "-o", str(out), "--cache", str(tmp_path / "c")]
+    process, mark = start([*args, "-q"])
+    said: list[str] = []
+    reader = threading.Thread(target=lambda: said.extend(process.stdout), daemon=True)
+    errors: list[str] = []
+    threading.Thread(target=lambda: errors.extend(process.stderr), daemon=True).start()
+    reader.start()
+
+    def rendered(count: int) -> None:
+        wait_for(lambda: sum("rendered in" in line for line in said) >= count, 120, "a render")
+
+    try:
+        rendered(1)
+        workers_before = set(marked(mark)) - {process.pid}
+        assert workers_before  # a worker a voice, kept loaded
+        script.write_text(FRONT_MATTER + TURNS.replace("welcome.", "welcome. Twice."), "utf-8")
+        rendered(2)
+        assert set(marked(mark)) - {process.pid} == workers_before  # the same worker
+        watched = out.with_suffix(".timeline.json").read_text(encoding="utf-8")
+        script.write_text(FRONT_MATTER + TURNS + "BOB: Who?\n", encoding="utf-8")
+        wait_for(lambda: any(f"{script}:" in line for line in errors), 60, "the error")
+        assert process.poll() is None
+        script.write_text(FRONT_MATTER + TURNS.replace("welcome.", "welcome. Twice."), "utf-8")
+        plain = tmp_path / "plain" / "e.mp3"
+        render(script, plain, cache=tmp_path / "c")  # every turn, placed as the watch did
+        assert plain.with_suffix(".timeline.json").read_text(encoding="utf-8") == watched
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+    wait_for(lambda: not marked(mark), 10, "the watch's workers to end")
+
+
+def _note_setup(path: str) -> None:
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(f"{os.getpid()}\n")
+
+
+def test_kept_workers_serve_the_next_run_without_setting_up_again(tmp_path) -> None:
+    """``render --watch`` keeps its workers: the next run's job runs in the same process,
+    set up once; a group set up otherwise gets a worker of its own; closing ends them."""
+    spares = workers.Spares(keep=True)
+    local = workers.LocalWorkers(1, spares=spares)
+    notes = tmp_path / "setups"
+    group = workers.Group(_note_setup, (str(notes),), 1, 30.0)
+    first = dict(local.run([group], [workers.Job(0, 0, _whose, (), 30.0)]))
+    second = dict(local.run([group], [workers.Job(1, 0, _whose, (), 30.0)]))
+    assert first[0] == second[1] and notes.read_text().split() == [str(first[0])]
+    other = workers.Group(_note_setup, (str(tmp_path / "other"),), 1, 30.0)
+    third = dict(local.run([other], [workers.Job(2, 0, _whose, (), 30.0)]))
+    assert third[2] != first[0]
+    kept = [worker.process for worker in spares.loaded]
+    assert len(kept) == 2 and all(process.is_alive() for process in kept)
+    spares.close(loaded=True)
+    assert not any(process.is_alive() for process in kept) and spares.loaded == []
+
+
+@pytest.mark.slow
 def test_the_watchdog_stops_a_job_that_makes_no_progress() -> None:
     group = workers.Group(_ready, (), 1, 30.0)
     assert list(workers.run([group], [workers.Job(0, 0, _nap, (0.1,), 5.0)])) == [(0, "woke")]
