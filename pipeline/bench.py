@@ -2,10 +2,11 @@
 
 Renders the episode cold (empty cache), after a one-line edit, and with nothing changed,
 each as its own process whose whole process tree's memory is sampled and which reports
-its seconds per stage; times ``pipeline check``; times the raw engine synthesis of the
-same turns, one after another in this process; then renders, cold, a script of the
-episode repeated to at least three hours, whose peak memory must stay within 10% of the
-episode's. Parallel efficiency is that raw serial engine time over cores x the cold
+its seconds per stage; times one-line edits under ``render --watch`` (the edit loop, voices
+kept loaded: from the save to the render); times ``pipeline check``; times the raw engine
+synthesis of the same turns, one after another in this process; then renders, cold, a
+script of the episode repeated to at least three hours, whose peak memory must stay within
+10% of the episode's. Parallel efficiency is that raw serial engine time over cores x the cold
 render's time. Writes ``build/bench.json``, prints a table against the targets (issue
 17's) and, with ``--readme``, writes the table into the README between its bench markers.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -117,12 +119,53 @@ def _raw_engine_seconds(script: Path) -> float:
 
 def _edited(script: Path) -> Path:
     """A copy of the script beside it with one turn's line changed."""
+    copy = script.with_name(f".bench-{script.name}")
+    copy.write_text(_edited_text(script, " Really."), encoding="utf-8")
+    return copy
+
+
+def _edited_text(script: Path, added: str) -> str:
+    """The script with ``added`` at the end of its first turn's line."""
     lines = script.read_text(encoding="utf-8").split("\n")
     index = next(i for i, line in enumerate(lines) if line.startswith(("ALEX:", "MAYA:")))
-    lines[index] = lines[index].rstrip() + " Really."
-    copy = script.with_name(f".bench-{script.name}")
-    copy.write_text("\n".join(lines), encoding="utf-8")
-    return copy
+    lines[index] = lines[index].rstrip() + added
+    return "\n".join(lines)
+
+
+def _watched_edits(script: Path, output: Path, cache: Path, edits: int = 3) -> list[float]:
+    """Seconds from saving each of ``edits`` one-line edits (a sentence added to the first
+    turn, as ``_edited``) to ``render --watch`` saying it rendered it: the edit loop as a
+    producer sees it. The first edit also starts the voice's worker; later ones find it."""
+    copy = script.with_name(f".bench-watch-{script.name}")
+    copy.write_text(script.read_text(encoding="utf-8"), encoding="utf-8")
+    args = [sys.executable, "-m", "pipeline", "render", "--watch", str(copy), "-o", str(output)]
+    process = subprocess.Popen(
+        [*args, "-q", "--cache", str(cache)], stdout=subprocess.PIPE, text=True, bufsize=1
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout or ()), daemon=True)
+    reader.start()
+
+    def rendered(count: int) -> None:
+        while sum("rendered in" in line for line in lines) < count:
+            if process.poll() is not None:
+                raise SystemExit(f"render --watch ended: {''.join(lines)[-500:]}")
+            time.sleep(0.01)
+
+    try:
+        rendered(1)
+        seconds = []
+        for number in range(edits):
+            text = _edited_text(script, f" Really, {number + 2} times.")
+            started = time.perf_counter()
+            copy.write_text(text, encoding="utf-8")
+            rendered(number + 2)
+            seconds.append(round(time.perf_counter() - started, 2))
+        return seconds
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        copy.unlink(missing_ok=True)
 
 
 def _repeated(script: Path, times: int) -> Path:
@@ -172,6 +215,7 @@ def run(script: Path, folder: Path) -> dict[str, Any]:
         noop_s, noop_rss, noop_pss, noop_stages = _timed_render(edited, output, cache)
     finally:
         edited.unlink(missing_ok=True)
+    watched = _watched_edits(script, output, cache)
     check_s = _timed_check(script)
     raw_s = _raw_engine_seconds(script)
     cores = psutil.cpu_count() or 1
@@ -186,6 +230,8 @@ def run(script: Path, folder: Path) -> dict[str, Any]:
         "cold_rtf": round(cold_s / audio_s, 4),
         "edit_rerender_s": round(edit_s, 2),
         "noop_rerender_s": round(noop_s, 2),
+        "watch_first_edit_s": watched[0],
+        "watch_edit_s": round(statistics.median(watched[1:]), 2),
         "check_s": round(check_s, 2),
         "peak_rss_mb": round(max(cold_rss, edit_rss, noop_rss), 1),
         "peak_pss_mb": round(peak_pss, 1),

@@ -3,9 +3,11 @@ of it, generated from ``build/bench.json``."""
 
 from __future__ import annotations
 
+import pytest
 from conftest import REPO
 
-from pipeline.bench import MARKERS, _repeated, table, write_readme
+from pipeline.bench import MARKERS, _repeated, _watched_edits, table, write_readme
+from pipeline.outputs import OutputSet
 
 RESULTS = {
     "measured": "2026-12-02",
@@ -45,3 +47,14 @@ def test_the_long_script_is_the_episode_over_and_over(tmp_path) -> None:
     long = _repeated(script, 3)
     body = "## One\nALEX: Hi.\n"
     assert long.read_text(encoding="utf-8") == "---\ntitle: x\n---\n# Ep\n" + body * 3
+
+
+@pytest.mark.slow
+def test_edits_under_watch_are_timed_from_the_save_to_the_render(write_script, tmp_path) -> None:
+    script = write_script("## A\nALEX: Hello there.\nMAYA: Hi.\n")
+    output = tmp_path / "o" / "e.mp3"
+    seconds = _watched_edits(script, output, tmp_path / "cache", edits=2)
+    assert len(seconds) == 2 and all(0 < s < 60 for s in seconds)
+    said = OutputSet(output).transcript.read_text(encoding="utf-8")
+    assert "Really, 3 times." in said  # the last edit was rendered before it was timed
+    assert sorted(p.name for p in script.parent.glob(".bench*")) == []
