@@ -429,11 +429,11 @@ def _render_one(
         args.report, script, output, overrides, cache, started, quiet
     ):
         return False
-    from pipeline.workers import SPEAKER_IMPORTS, Spares
+    from pipeline.workers import Spares
 
     spares = spares or Spares()
     if executor is None:  # a worker starts importing now, before the stages are imported
-        spares.start(0 if spares.loaded else 1, SPEAKER_IMPORTS)
+        spares.warm()
     try:
         from pipeline.render import render
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.errors import PipelineError
-from pipeline.workers import GRACE_S, Group, Job, JobFailed
+from pipeline.workers import GRACE_S, Group, Job, JobFailed, setup_key
 
 
 class _Worker:
@@ -125,8 +125,7 @@ class RayPool:
 
     def _pool(self, ray: Any, group: Group, jobs: int) -> list[Any]:
         """The group's actors, started (and their engines loaded) the first time."""
-        key = f"{group.setup.__module__}.{group.setup.__qualname__} {group.args!r}"
-        actors = self._actors.setdefault(key, [])
+        actors = self._actors.setdefault(setup_key(group), [])
         remote = ray.remote(num_cpus=1)(_Worker)
         while len(actors) < min(group.workers, jobs):
             actors.append(remote.remote(group.setup, group.args))

@@ -206,8 +206,8 @@ def _known(
 ) -> dict[int, dict[int, np.ndarray]]:
     """Of each turn to speak, the sentences a cached turn holds, by turn and sentence
     index. The cached turns' sentences are recorded first (once: a cache made before
-    sentences were recorded gains them here)."""
-    if cache is None:
+    sentences were recorded gains them here), when there is anything to speak."""
+    if cache is None or not todo:
         return {}
     for index, said in done.items():
         cache.point(sentences[index], keys[index], said.sentences)

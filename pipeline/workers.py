@@ -111,7 +111,7 @@ class _Worker:
     group: int
     deadline: float
     ready: bool = False
-    key: str = ""  # its setup (``_setup_key``)
+    key: str = ""  # its setup (``setup_key``)
     job: Job | None = None
     started: float = field(default_factory=time.monotonic)
     peak_mb: float = 0.0  # what it is expected to hold at its running job's peak (``_next``)
@@ -154,13 +154,19 @@ class Spares:
         context = multiprocessing.get_context("spawn")
         self.idle.extend(_spawn(context, prepare) for _ in range(count))
 
+    def warm(self, prepare: tuple[str, ...] = SPEAKER_IMPORTS) -> None:
+        """Start one spare importing ``prepare``, unless a worker already waits (a spare,
+        or one a run kept)."""
+        if not (self.idle or self.loaded):
+            self.start(1, prepare)
+
     def take(self) -> tuple[BaseProcess, Connection] | None:
         """A spare, if one is left."""
         return self.idle.pop(0) if self.idle else None
 
     def adopt(self, index: int, group: Group, count: int) -> list[_Worker]:
         """Up to ``count`` kept workers set up as ``group`` is, now its (as group ``index``)."""
-        key = _setup_key(group)
+        key = setup_key(group)
         taken = [w for w in self.loaded if w.key == key and w.process.is_alive()][:count]
         self.loaded = [w for w in self.loaded if w not in taken]
         for worker in taken:
@@ -208,8 +214,7 @@ class LocalWorkers:
         """Within: a worker is started now unless one already waits (``Spares``), to
         import ``prepare`` beside this process (an edit's one turn then waits for no
         interpreter to start); the spares no run took are ended on the way out."""
-        if not (self.spares.idle or self.spares.loaded):
-            self.spares.start(1, prepare)
+        self.spares.warm(prepare)
         try:
             yield
         finally:
@@ -371,11 +376,12 @@ def _start(context: Any, index: int, group: Group, spares: Spares | None = None)
     process, conn = (spares.take() if spares else None) or _spawn(context, ())
     with contextlib.suppress(OSError):  # a spare that died is reported as it is read
         conn.send((group.setup, group.args))
-    return _Worker(process, conn, index, time.monotonic() + group.timeout, key=_setup_key(group))
+    return _Worker(process, conn, index, time.monotonic() + group.timeout, key=setup_key(group))
 
 
-def _setup_key(group: Group) -> str:
-    """What a worker was set up with: a kept one serves a group with the same."""
+def setup_key(group: Group) -> str:
+    """What a worker was set up with: a kept one (or a Ray actor) serves a group with the
+    same."""
     return f"{group.setup.__module__}.{group.setup.__qualname__} {group.args!r}"
 
 
