@@ -117,3 +117,58 @@ def test_a_render_is_reproducible() -> None:
             runs.append([engine.synthesize(text).samples for text in texts])
         for first, second in zip(*runs, strict=True):
             assert np.array_equal(first, second), voice_file
+
+
+LONG = (
+    "The wafer scale engine two has eight hundred and fifty thousand cores, forty "
+    "gigabytes of on-chip memory and twenty petabytes per second of memory bandwidth, "
+    "which is why a single system can keep a whole layer of a large model on the chip."
+)
+
+
+def test_piper_decodes_a_long_sentence_in_windows_as_it_would_whole(tmp_path) -> None:
+    """The split model gives the whole model's samples (within 1e-5) for a sentence of many
+    windows, and its halves are kept: a second load reads them, splitting nothing."""
+    import dataclasses
+
+    import onnxruntime
+
+    from pipeline.engines import windows
+
+    engine = load_engine(Voice.load(VOICES / "joe.yaml"))
+    assert engine.halves is not None
+    assert "decoded in windows" in engine.fingerprint
+    halves = windows.Halves.load(engine.model_path, "digest", cache=tmp_path)
+    assert halves is not None and isinstance(halves.front, Path)
+    assert (tmp_path / "digest" / "split.json").is_file()
+    again = windows.Halves.load(Path("/no/such/model.onnx"), "digest", cache=tmp_path)
+    assert again == halves
+    windowed = dataclasses.replace(engine, halves=halves, _voice=None)
+    whole = dataclasses.replace(engine, halves=None, _voice=None)
+    assert isinstance(windowed.voice.session, windows.WindowedSession)
+    assert isinstance(whole.voice.session, onnxruntime.InferenceSession)
+    a, b = windowed.synthesize(LONG).samples, whole.synthesize(LONG).samples
+    frames = len(b) // engine.model_config.hop_length
+    assert frames > 3 * windows.FRAMES
+    assert len(a) == len(b)
+    assert np.abs(a - b).max() < 1e-5
+
+
+def test_a_model_without_a_vits_decoder_is_decoded_whole(tmp_path) -> None:
+    """A model with no ``dec.conv_pre`` is not split, and that is remembered."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from pipeline.engines import windows
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["input"], ["output"])],
+        "plain",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1])],
+    )
+    model = tmp_path / "plain.onnx"
+    onnx.save(helper.make_model(graph), str(model))
+    assert windows.Halves.load(model, "plain", cache=tmp_path / "cache") is None
+    model.write_bytes(b"not read again")
+    assert windows.Halves.load(model, "plain", cache=tmp_path / "cache") is None

