@@ -173,6 +173,12 @@ class Spares:
             worker.group = index
         return taken
 
+    def held_mb(self) -> float:
+        """What the waiting workers hold, resident MB: a run counts it against its budget
+        (a kept Piper worker holds about 250 MB between a watch's renders)."""
+        processes = [process for process, _ in self.idle] + [w.process for w in self.loaded]
+        return sum(resident_mb(process.pid) for process in processes)
+
     def close(self, loaded: bool = False) -> None:
         """End the spares no run took (at once: they hold nothing), and with ``loaded``
         the workers runs kept."""
@@ -233,7 +239,8 @@ def run(
     A job is started only while this process, its workers and the job's memory fit in
     ``memory_mb`` less ``beside_mb`` (left for what this process runs beside them), or
     when nothing else runs (``_next``); ``crowded`` is set while a job runs that is
-    expected to take them past ``memory_mb``. Workers are taken from ``spares`` first."""
+    expected to take them past ``memory_mb``. Workers are taken from ``spares`` first;
+    those left waiting there count as held beside."""
     queues: list[deque[Job]] = [deque() for _ in groups]
     for job in jobs:
         queues[job.group].append(job)
@@ -246,6 +253,7 @@ def run(
             workers += spares.adopt(index, group, count) if spares else []
             while sum(1 for w in workers if w.group == index) < count:
                 workers.append(_start(context, index, group, spares))
+        beside_mb += spares.held_mb() if spares else 0.0
         left = sum(len(queue) for queue in queues)
         while left:
             _rebalance(context, groups, queues, workers)

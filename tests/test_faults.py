@@ -565,3 +565,41 @@ def test_a_job_beyond_the_budget_runs_alone_and_says_so() -> None:
     assert during(*small) and not any(during(*small))
     assert during(*light) and not any(during(*light))
     assert not crowded.is_set()
+
+
+_HELD: list[object] = []
+
+
+def _hold(mb: int) -> None:
+    import numpy as np
+
+    _HELD.append(np.ones(mb * 2**20, dtype=np.uint8))  # written: resident
+
+
+def test_workers_a_watch_keeps_count_against_the_next_runs_budget() -> None:
+    """A kept worker (``render --watch``) holds its memory between runs: a later run whose
+    two jobs fit beside each other only without it runs them one after the other."""
+    spares = workers.Spares(keep=True)
+    try:
+        list(
+            workers.run(
+                [workers.Group(_hold, (800,), 1, 30.0)],
+                [workers.Job(0, 0, _whose, (), 30.0)],
+                spares=spares,
+            )
+        )
+        assert spares.held_mb() > 800
+        group = workers.Group(_ready, (), 2, 30.0)
+
+        def overlap() -> float:
+            jobs = [workers.Job(k, 0, _span, (0.8,), 30.0, memory_mb=50.0) for k in (1, 2)]
+            budget = workers.resident_mb(os.getpid()) + 2 * 200 + 2 * 50 + 400
+            spans = dict(workers.run([group], jobs, memory_mb=budget, spares=spares))
+            return min(spans[1][1], spans[2][1]) - max(spans[1][0], spans[2][0])
+
+        assert overlap() <= 0
+        spares.close(loaded=True)
+        spares.keep = False
+        assert overlap() > 0.4
+    finally:
+        spares.close(loaded=True)
