@@ -14,6 +14,7 @@ import functools
 import io
 import shutil
 import subprocess
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,9 +110,18 @@ def split_frames(data: bytes) -> list[bytes]:
     return frames
 
 
-@functools.cache
 def encoder_version() -> str:
     """ffmpeg's version line: part of segment keys, so a new ffmpeg encodes afresh."""
+    # Asked at once by both codecs' encoding threads: one ffmpeg run, not one each.
+    with _VERSION_LOCK:
+        return _encoder_version()
+
+
+_VERSION_LOCK = threading.Lock()
+
+
+@functools.cache
+def _encoder_version() -> str:
     args = [require_ffmpeg(), "-hide_banner", "-version"]
     return _run(args, b"").stdout.decode("utf-8", errors="replace").splitlines()[0]
 
