@@ -15,7 +15,7 @@ import io
 import shutil
 import subprocess
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,17 +71,17 @@ class Mp3Codec:
         """The frames, joined."""
         return b"".join(frames)
 
-    def write(self, parts: Sequence[tuple[bytes, int | None]], path: Path, length: int) -> None:
+    def write(self, parts: Iterable[tuple[bytes, int | None]], path: Path, length: int) -> None:
         """The segments' frames as one gapless MP3 of ``length`` samples (cuts fall on
         frames, so every segment's frames are taken)."""
-        _join([data for data, _ in parts], path)
+        _join((data for data, _ in parts), path)
         _write_lame_delay(path, length)
 
 
 MP3 = Mp3Codec()
 
 
-def _join(segments: list[bytes], path: Path) -> None:
+def _join(segments: Iterable[bytes], path: Path) -> None:
     """The segments' frames as one MP3 file at ``path`` (ffmpeg writes its header)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # Named with the process id, so a run killed here leaves a folder the next one sweeps.

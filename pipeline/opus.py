@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import functools
 import io
+import itertools
 import struct
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +38,7 @@ from mutagen.ogg import OggPage
 from pipeline.cache import SegmentCache, SegmentReading
 from pipeline.delivery import OPUS_BITRATE, SAMPLE_RATE
 from pipeline.errors import PipelineError
-from pipeline.files import write_bytes
+from pipeline.files import atomic_output
 from pipeline.loudness import Measurement, measure_stream
 from pipeline.master import Spec, chain
 from pipeline.mp3 import LAME_SCALE_DB, encode_pcm, encoder_version, segment_reading
@@ -97,14 +98,23 @@ class OpusCodec:
         """The packets, each after its length (two bytes: a packet is at most 1275)."""
         return b"".join(struct.pack(">H", len(p)) + p for p in frames)
 
-    def write(self, parts: Sequence[tuple[bytes, int | None]], path: Path, length: int) -> None:
+    def write(self, parts: Iterable[tuple[bytes, int | None]], path: Path, length: int) -> None:
         """The segments' packets (of each, as many as it has a place for) as one Ogg Opus
-        file of ``length`` mix samples."""
-        packets = [packet for data, count in parts for packet in _unpack(data)[:count]]
+        file of ``length`` mix samples, a page at a time (a 3-hour file is 90 MB)."""
+        packets = (packet for data, count in parts for packet in _unpack(data)[:count])
         samples = round(length * OPUS_RATE / SAMPLE_RATE)
-        if len(packets) * PACKET < samples + preskip():
-            raise PipelineError(f"{len(packets)} Opus packets cannot hold {samples} samples")
-        write_bytes(path, ogg_opus(packets, self.channels, samples))
+        held = [0]
+
+        def counted() -> Iterator[bytes]:
+            for packet in packets:
+                held[0] += 1
+                yield packet
+
+        with atomic_output(path) as tmp, tmp.open("wb") as handle:
+            for page in _ogg_pages(counted(), self.channels, samples, preskip()):
+                handle.write(page)
+            if held[0] * PACKET < samples + preskip():
+                raise PipelineError(f"{held[0]} Opus packets cannot hold {samples} samples")
 
 
 OPUS = OpusCodec()
@@ -148,28 +158,51 @@ def ogg_opus(
     are not heard (default ``preskip()``) and that holds ``samples`` (None: all the
     packets hold)."""
     delay = preskip() if delay is None else delay
+    return b"".join(_ogg_pages(packets, channels, samples, delay))
+
+
+def _ogg_pages(
+    packets: Iterable[bytes], channels: int, samples: int | None, delay: int
+) -> Iterator[bytes]:
+    """``ogg_opus``'s pages, one at a time: each is written when the next is begun, so
+    the last knows it is last."""
     head = b"OpusHead" + struct.pack("<BBHIhB", 1, channels, delay, OPUS_RATE, 0, 0)
     tags = b"OpusTags" + struct.pack("<I", len(_VENDOR)) + _VENDOR + struct.pack("<I", 0)
-    pages, page, lacing, count = [[head], [tags]], [], 0, 0
+    groups = itertools.chain([[head], [tags]], _paged(packets))
+    count, previous = 0, next(groups)
+    for sequence, held in enumerate(groups, start=1):
+        yield _page(sequence - 1, previous, count, False)
+        count += len(held) if sequence > 1 else 0
+        previous = held
+    yield _page(sequence, previous, count, True, None if samples is None else delay + samples)
+
+
+def _paged(packets: Iterable[bytes]) -> Iterator[list[bytes]]:
+    """The packets by page: a page a second, at most 255 lacing values (the last page
+    may be empty)."""
+    page: list[bytes] = []
+    lacing = 0
     for packet in packets:
         need = len(packet) // 255 + 1
-        if lacing + need > 255 or len(page) == 50:  # a page a second, at most 255 lacings
-            pages.append(page)
+        if lacing + need > 255 or len(page) == 50:
+            yield page
             page, lacing = [], 0
         page.append(packet)
         lacing += need
-    pages.append(page)
-    data = []
-    for sequence, held in enumerate(pages):
-        ogg = OggPage()
-        ogg.serial, ogg.sequence, ogg.packets = _SERIAL, sequence, held
-        count += len(held) if sequence > 1 else 0
-        ogg.position = count * PACKET if sequence > 1 else 0
-        ogg.first, ogg.last = sequence == 0, sequence == len(pages) - 1
-        if ogg.last and samples is not None:
-            ogg.position = delay + samples  # the end trimmed to the mix's length
-        data.append(ogg.write())
-    return b"".join(data)
+    yield page
+
+
+def _page(
+    sequence: int, held: list[bytes], count: int, last: bool, end: int | None = None
+) -> bytes:
+    """One Ogg page of the stream; ``count``: the audio packets up to its end."""
+    ogg = OggPage()
+    ogg.serial, ogg.sequence, ogg.packets = _SERIAL, sequence, held
+    ogg.position = count * PACKET if sequence > 1 else 0
+    ogg.first, ogg.last = sequence == 0, last
+    if last and end is not None:
+        ogg.position = end  # the end trimmed to the mix's length
+    return ogg.write()
 
 
 def opus_levels(mp3_gain_db: float, mp3_limit_db: float) -> tuple[float, float]:

@@ -19,11 +19,12 @@ from __future__ import annotations
 import hashlib
 import itertools
 import threading
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 
@@ -74,6 +75,9 @@ class Source(Protocol):
         ...
 
 
+T = TypeVar("T")
+
+
 class Codec(Protocol):
     """How one format encodes, meters and joins segments."""
 
@@ -112,9 +116,10 @@ class Codec(Protocol):
         """A segment's kept frames as bytes (what the cache keeps)."""
         ...
 
-    def write(self, parts: Sequence[tuple[bytes, int | None]], path: Path, length: int) -> None:
-        """The packed segments, each with how many of its frames to take (None: all), as
-        one file of ``length`` mix samples at ``path``."""
+    def write(self, parts: Iterable[tuple[bytes, int | None]], path: Path, length: int) -> None:
+        """The packed segments, in order, each with how many of its frames to take (None:
+        all), as one file of ``length`` mix samples at ``path``; each is taken as it is
+        written, so the file is never held whole."""
         ...
 
 
@@ -220,29 +225,54 @@ def encode_segments(
             raise Stopped
         return encode_segment(source, part, filters, codec, cache)
 
+    counts = snapped(parts, codec.frame)
+    # The file's length: its last segment's place in the file, then all of that segment.
+    length = sum(n for n in counts if n is not None) * codec.frame
+    length += source.length - parts[-1].start
+    readings: list[tuple[SegmentReading, bool]] = []
+
+    def taken(
+        results: Iterator[tuple[bytes, SegmentReading, bool]],
+    ) -> Iterator[tuple[bytes, int | None]]:
+        for (data, reading, new), count in zip(results, counts, strict=True):
+            readings.append((reading, new))
+            yield data, count
+
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
     try:
-        results = list(pool.map(one, parts))
+        # Written as they come, in order: a render holds a few segments, not the file.
+        codec.write(taken(_in_order(pool, one, parts, 2 * max(1, workers))), path, length)
     finally:  # on Ctrl-C, start no more segments
         pool.shutdown(wait=True, cancel_futures=True)
-    counts = snapped(parts, codec.frame)
-    taken = [(data, n) for (data, _, _), n in zip(results, counts, strict=True)]
-    # The file's length: its last segment's place in the file, then all of that segment.
-    at = sum(n for n in counts if n is not None) * codec.frame
-    codec.write(taken, path, at + source.length - parts[-1].start)
     times = [
         part.start / SAMPLE_RATE + t
-        for part, (_, reading, _) in zip(parts, results, strict=True)
+        for part, (reading, _) in zip(parts, readings, strict=True)
         for t in reading.times
     ]
     return Encoded(
         path=path,
-        true_peak_db=max(reading.true_peak_db for _, reading, _ in results),
+        true_peak_db=max(reading.true_peak_db for reading, _ in readings),
         times=tuple(times),
-        momentary=tuple(m for _, reading, _ in results for m in reading.momentary),
-        encoded=sum(1 for *_, new in results if new),
-        reused=sum(1 for *_, new in results if not new),
+        momentary=tuple(m for reading, _ in readings for m in reading.momentary),
+        encoded=sum(1 for _, new in readings if new),
+        reused=sum(1 for _, new in readings if not new),
     )
+
+
+def _in_order(
+    pool: ThreadPoolExecutor, task: Callable[[Segment], T], items: Sequence[Segment], ahead: int
+) -> Iterator[T]:
+    """``task`` of each item on ``pool``, in order, at most ``ahead`` begun and not yet
+    taken (``pool.map`` would begin them all and hold every result)."""
+    futures: deque[Future[T]] = deque()
+    pending = iter(items)
+    for item in itertools.islice(pending, ahead):
+        futures.append(pool.submit(task, item))
+    while futures:
+        result = futures.popleft().result()
+        for item in itertools.islice(pending, 1):
+            futures.append(pool.submit(task, item))
+        yield result
 
 
 def encode_segment(
