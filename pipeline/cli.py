@@ -321,12 +321,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:
-        print(
-            f"{'stopped by SIGTERM' if isinstance(exc, Terminated) else 'interrupted'}: the "
-            "previous outputs are kept and the turns already spoken are cached; run the same "
-            "command again to resume",
-            file=sys.stderr,
-        )
+        how = "stopped by SIGTERM" if isinstance(exc, Terminated) else "interrupted"
+        if getattr(args, "watch", False):  # how a watch ends: nothing to resume
+            print(
+                f"{how}: watch ended; the outputs are its last finished render's", file=sys.stderr
+            )
+        else:
+            print(
+                f"{how}: the previous outputs are kept and the turns already spoken are "
+                "cached; run the same command again to resume",
+                file=sys.stderr,
+            )
         return 143 if isinstance(exc, Terminated) else 130
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -428,6 +428,8 @@ def test_render_watch_renders_each_edit_with_its_voices_kept_loaded(tmp_path) ->
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)
     wait_for(lambda: not marked(mark), 10, "the watch's workers to end")
+    wait_for(lambda: any("watch ended" in line for line in errors), 10, "the watch's last word")
+    assert not any("run the same command again" in line for line in errors)
 
 
 def _note_setup(path: str) -> None:
