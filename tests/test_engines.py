@@ -172,3 +172,18 @@ def test_a_model_without_a_vits_decoder_is_decoded_whole(tmp_path) -> None:
     assert windows.Halves.load(model, "plain", cache=tmp_path / "cache") is None
     model.write_bytes(b"not read again")
     assert windows.Halves.load(model, "plain", cache=tmp_path / "cache") is None
+
+
+def test_damaged_split_halves_say_where_they_are(tmp_path) -> None:
+    """A cached half that no longer loads fails at the voice, naming the folder to delete."""
+    import dataclasses
+
+    from pipeline.engines import EngineFailure, windows
+
+    engine = load_engine(Voice.load(VOICES / "joe.yaml"))
+    halves = windows.Halves.load(engine.model_path, "digest", cache=tmp_path)
+    assert halves is not None and isinstance(halves.front, Path)
+    halves.front.write_bytes(b"damaged")
+    broken = dataclasses.replace(engine, halves=halves, _voice=None)
+    with pytest.raises(EngineFailure, match=f"delete its split halves, {tmp_path / 'digest'}"):
+        broken.warm()

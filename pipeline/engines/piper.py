@@ -97,9 +97,15 @@ class PiperEngine:
                     )
                 )
             except Exception as exc:
+                front = self.halves.front if self.halves else None
+                where = (
+                    f"; or delete its split halves, {front.parent}"
+                    if isinstance(front, Path)
+                    else ""
+                )
                 raise EngineFailure(
                     f"Piper cannot load {self.model_path} (the .onnx file may be damaged; "
-                    f"reinstall or re-download the voice): {exc}"
+                    f"reinstall or re-download the voice{where}): {exc}"
                 ) from exc
             self._voice = PiperVoice(session=session, config=self.model_config)  # type: ignore[arg-type]
         return self._voice

@@ -1,8 +1,8 @@
 """A VITS model (Piper's) split before its decoder, so that a sentence is decoded a window
 of frames at a time: its memory no longer grows with the sentence.
 
-Decoded whole, a 300-character sentence took 540 MB (the decoder holds about 2 KB per
-output sample); in windows, 310 MB, as fast, the samples the same within 1e-6. The split
+A process speaking a 312-character sentence whole peaked at 538 MB (the decoder holds about
+2 KB per output sample); in windows, at 307 MB, as fast, the samples the same within 1e-6. The split
 needs the ``onnx`` package, whose import takes 0.7-1 s (ml_dtypes), so the two halves are
 kept in the user's cache, under the model's SHA-256, and a worker loads them directly."""
 
