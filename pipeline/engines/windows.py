@@ -52,14 +52,11 @@ class Halves:
         memory if it cannot be written). None: the model has no VITS decoder to split at."""
         folder = (cache or default_cache()) / digest
         record = read_json_record(folder / "split.json", dict)
-        if (
-            record
-            and record.get("format") == SPLIT_FORMAT
-            and all((folder / name).is_file() for name in ("front.onnx", "decoder.onnx"))
-        ):
-            return Halves(folder / "front.onnx", folder / "decoder.onnx", record["latent"])
-        if record and record.get("format") == SPLIT_FORMAT and record.get("latent") is None:
-            return None
+        if record and record.get("format") == SPLIT_FORMAT:
+            if record.get("latent") is None:
+                return None  # split before: nothing to split at
+            if all((folder / name).is_file() for name in ("front.onnx", "decoder.onnx")):
+                return Halves(folder / "front.onnx", folder / "decoder.onnx", record["latent"])
         split = _split(model_path)
         try:
             if split is not None:
