@@ -240,7 +240,7 @@ def run(
     ``memory_mb`` less ``beside_mb`` (left for what this process runs beside them), or
     when nothing else runs (``_next``); ``crowded`` is set while a job runs that is
     expected to take them past ``memory_mb``. Workers are taken from ``spares`` first;
-    those left waiting there count as held beside."""
+    those still waiting there count against the budget."""
     queues: list[deque[Job]] = [deque() for _ in groups]
     for job in jobs:
         queues[job.group].append(job)
@@ -253,14 +253,15 @@ def run(
             workers += spares.adopt(index, group, count) if spares else []
             while sum(1 for w in workers if w.group == index) < count:
                 workers.append(_start(context, index, group, spares))
-        beside_mb += spares.held_mb() if spares else 0.0
         left = sum(len(queue) for queue in queues)
         while left:
             _rebalance(context, groups, queues, workers)
             for worker in workers:
                 queue = queues[worker.group]
                 if worker.ready and worker.job is None and queue:
-                    worker.job = _next(queue, worker, workers, memory_mb, beside_mb)
+                    # Read as the job starts: a spare taken since holds as a worker.
+                    held = spares.held_mb() if spares and memory_mb is not None else 0.0
+                    worker.job = _next(queue, worker, workers, memory_mb, beside_mb, held)
                     if worker.job is not None:
                         worker.conn.send((worker.job.task, worker.job.args))
                         worker.deadline = time.monotonic() + worker.job.timeout + GRACE_S
@@ -294,16 +295,18 @@ def _next(
     workers: list[_Worker],
     memory_mb: float | None,
     beside_mb: float = 0.0,
+    held_mb: float = 0.0,
 ) -> Job | None:
     """The job an idle ``worker`` takes: the first in the queue whose memory fits in what
-    ``memory_mb`` less ``beside_mb`` leaves beside this process and the other workers as
-    they are, or will be at their running jobs' peaks; None (wait) if none does. A job
-    runs when nothing else does, even if it takes them past ``memory_mb`` (``_beyond``)."""
+    ``memory_mb`` less ``beside_mb`` leaves beside this process, the other workers as
+    they are, or will be at their running jobs' peaks, and ``held_mb`` (workers waiting
+    outside the run); None (wait) if none does. A job runs when nothing else does, even
+    if it takes them past ``memory_mb`` (``_beyond``)."""
     holds = resident_mb(worker.process.pid)
     fits = math.inf  # room in the budget
     if memory_mb is not None:
         others = sum(_expected_mb(w) for w in workers if w is not worker)
-        fits = memory_mb - beside_mb - resident_mb(os.getpid()) - others - holds
+        fits = memory_mb - beside_mb - resident_mb(os.getpid()) - others - holds - held_mb
     room = fits if any(w.job is not None for w in workers) else math.inf
     for index in range(len(queue)):
         if queue[index].memory_mb <= room:
